@@ -1,0 +1,19 @@
+"""stylegan_fast: a StyleGAN1/StyleGAN2 inference engine.
+
+    import stylegan_fast as sf
+    G = sf.Generator.load("model.safetensors")          # or sf.default_model()
+    z = sf.z_from_seeds([0, 1, 2], G.z_dim)             # same z as NVlabs' gen_images.py
+    img = sf.to_uint8(G(z, truncation_psi=0.7))         # [N, H, W, 3] uint8
+"""
+from .backends import BACKENDS, BackendUnavailableError, backend_status, resolve_backend
+from .config import GeneratorConfig
+from .generator import Generator
+from .images import make_grid, save_image, to_uint8
+from .latents import parse_seeds, z_from_seeds
+from .models import default_model
+from .styles import layer_groups, mix, parse_layers
+from .version import __version__
+
+__all__ = ["BACKENDS", "BackendUnavailableError", "Generator", "GeneratorConfig", "backend_status",
+           "default_model", "layer_groups", "make_grid", "mix", "parse_layers", "parse_seeds",
+           "resolve_backend", "save_image", "to_uint8", "z_from_seeds", "__version__"]

@@ -1,0 +1,97 @@
+"""StyleGAN1 synthesis network (Karras et al. 2019), built from the ops in stylegan_fast.ops.
+
+Per layer: [conv] -> [blur] -> noise (per-channel weight) -> bias -> lrelu(0.2)
+-> instance norm -> style modulation x * (ys + 1) + yb  (AdaIN).
+Equalized learning rate with He gain sqrt(2) (gain 1 for the styles and toRGB).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import ops
+from ..backends import resolve_backend
+from ..config import GeneratorConfig
+from .layers import FullyConnected, NoiseInput, check_noise_args, check_ws
+
+FUSED_UPSCALE_MIN_RESOLUTION = 128  # output resolution from which the fused transposed conv is used
+
+
+class StyleGAN1Layer(nn.Module):
+    """conv: 'none' (the 4x4 const layer), 'same' (3x3 conv) or 'up' (2x upscale conv + blur)."""
+
+    def __init__(self, in_channels, out_channels, w_dim, resolution, conv):
+        super().__init__()
+        self.conv = conv
+        if conv != "none":
+            self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
+            self.weight_gain = math.sqrt(2) / math.sqrt(in_channels * 9)
+        self.fused_upscale = conv == "up" and resolution >= FUSED_UPSCALE_MIN_RESOLUTION
+        if conv == "up":
+            self.register_buffer("blur_filter", ops.setup_filter([1, 2, 1]), persistent=False)
+        self.noise_strength = nn.Parameter(torch.zeros([out_channels]))
+        self.noise = NoiseInput(resolution)
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.style = FullyConnected(w_dim, 2 * out_channels)
+
+    def forward(self, x, w, noise_mode, noise, backend):
+        if self.conv == "same":
+            x = F.conv2d(x, self.weight.to(x.dtype) * self.weight_gain, padding=1)
+        elif self.conv == "up":
+            x = ops.upscale_conv2d(x, self.weight * self.weight_gain, self.fused_upscale, backend=backend)
+            x = ops.filter2d(x, self.blur_filter, backend=backend)
+        noise = self.noise(x, noise_mode, noise)
+        x = ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", gain=1, backend=backend)
+        style = self.style(w, backend)  # [N, 2C]: scale - 1, then shift
+        scale, shift = style.chunk(2, dim=1)
+        return ops.adain(x, scale + 1, shift, backend=backend)
+
+
+class SynthesisNetwork(nn.Module):
+    """ws [N, num_ws, w_dim] -> images [N, img_channels, res, res]."""
+
+    def __init__(self, config: GeneratorConfig):
+        super().__init__()
+        self.w_dim, self.num_ws = config.w_dim, config.num_ws
+        self.img_resolution, self.img_channels = config.resolution, config.img_channels
+        self.backend = "auto"
+        self.block_resolutions = config.block_resolutions
+        c4 = config.channels(4)
+        self.const = nn.Parameter(torch.ones([c4, 4, 4]))
+        names = []
+        for res in self.block_resolutions:
+            c_in, c_out = config.channels(max(res // 2, 4)), config.channels(res)
+            if res == 4:
+                layers = [("const", StyleGAN1Layer(c4, c4, config.w_dim, 4, "none")),
+                          ("conv", StyleGAN1Layer(c4, c4, config.w_dim, 4, "same"))]
+            else:
+                layers = [("conv0_up", StyleGAN1Layer(c_in, c_out, config.w_dim, res, "up")),
+                          ("conv1", StyleGAN1Layer(c_out, c_out, config.w_dim, res, "same"))]
+            for name, layer in layers:
+                names.append(f"b{res}_{name}")
+                setattr(self, names[-1], layer)
+        self.layer_names = names
+        c_last = config.channels(config.resolution)
+        self.torgb_weight = nn.Parameter(torch.randn([config.img_channels, c_last, 1, 1]))
+        self.torgb_bias = nn.Parameter(torch.zeros([config.img_channels]))
+        self.torgb_gain = 1 / math.sqrt(c_last)
+
+    def noise_shapes(self):
+        """[(layer name, [1, 1, res, res])] in the order ``noise=`` expects."""
+        resolutions = [getattr(self, name).noise.resolution for name in self.layer_names]
+        return [(name, [1, 1, r, r]) for name, r in zip(self.layer_names, resolutions)]
+
+    def forward(self, ws, noise_mode="const", noise=None):
+        check_ws(ws, self.num_ws, self.w_dim)
+        check_noise_args(noise_mode, noise, len(self.layer_names))
+        backend = resolve_backend(self.backend, ws.device)
+        dtype = self.const.dtype
+        ws = ws.to(dtype)
+        x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+        for i, name in enumerate(self.layer_names):
+            x = getattr(self, name)(x, ws[:, i], noise_mode, None if noise is None else noise[i], backend)
+        w = self.torgb_weight.to(dtype) * self.torgb_gain
+        return ops.noise_bias_act(F.conv2d(x, w), self.torgb_bias, backend=backend)

@@ -1,0 +1,19 @@
+"""Every op of the generators, one dispatch point each (reference beside it).
+
+    op                 module                          used by
+    upfirdn2d          ops/upfirdn2d/                  FIR up/down/filter (both archs)
+    modulated_conv2d   ops/modulated_conv2d/           StyleGAN2 conv layers
+    noise_bias_act     ops/noise_bias_act/             every layer's epilogue, mapping
+    torgb_skip         ops/torgb_skip/                 StyleGAN2 output branch
+    adain              ops/adain/                      StyleGAN1 style modulation
+    upscale_conv2d     ops/upscale_conv2d/             StyleGAN1 upsampling conv
+"""
+from .adain import adain
+from .modulated_conv2d import modulated_conv2d
+from .noise_bias_act import noise_bias_act
+from .torgb_skip import torgb_skip
+from .upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from .upscale_conv2d import upscale_conv2d
+
+__all__ = ["adain", "downsample2d", "filter2d", "modulated_conv2d", "noise_bias_act", "setup_filter",
+           "torgb_skip", "upfirdn2d", "upsample2d", "upscale_conv2d"]

@@ -1,0 +1,29 @@
+"""Fused epilogue of every synthesis layer: noise, bias, activation, gain, clamp."""
+from __future__ import annotations
+
+from ..dispatch import Op, check_dim
+from . import reference
+from .reference import ACTIVATIONS
+
+_op = Op("noise_bias_act", reference.noise_bias_act)
+
+
+def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", alpha=None, gain=None,
+                   clamp=None, backend="reference"):
+    """x: [N, C, ...]; bias: [C]; noise: [N|1, 1, H, W] times noise_strength ([] or [C])."""
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {act!r}; choose one of: {', '.join(ACTIVATIONS)}")
+    _, def_alpha, def_gain = ACTIVATIONS[act]
+    if bias is not None:
+        check_dim("bias", bias.reshape(1, -1), 1, x.shape[1], "values (x has channels)")
+    if noise is not None:
+        if noise_strength is None:
+            raise ValueError("noise needs a noise_strength (a scalar or one weight per channel)")
+        if noise.ndim != 4 or noise.shape[1] != 1 or tuple(noise.shape[2:]) != tuple(x.shape[2:]):
+            raise ValueError(f"noise must have shape [N or 1, 1, {x.shape[2]}, {x.shape[3]}], got {list(noise.shape)}")
+    if clamp is not None and clamp < 0:
+        clamp = None
+    return _op.implementation(backend)(
+        x, bias, noise, noise_strength, act,
+        def_alpha if alpha is None else alpha, def_gain if gain is None else gain, clamp,
+    )

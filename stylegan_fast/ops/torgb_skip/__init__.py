@@ -1,0 +1,20 @@
+"""StyleGAN2 output branch: modulated 1x1 toRGB plus the FIR-upsampled skip image."""
+from __future__ import annotations
+
+from ..dispatch import Op, check_ndim
+from . import reference
+
+_op = Op("torgb_skip", reference.torgb_skip)
+
+
+def torgb_skip(x, weight, styles, bias, skip=None, resample_filter=None, clamp=None, backend="reference"):
+    """x: [N, C, H, W]; weight: [img_C, C, 1, 1]; styles: [N, C]; skip: [N, img_C, H/2, W/2] or None."""
+    check_ndim("x", x, 4, "[N, C, H, W]")
+    if skip is not None:
+        check_ndim("skip", skip, 4, "[N, img_C, H/2, W/2]")
+        expected = [x.shape[0], weight.shape[0], x.shape[2] // 2, x.shape[3] // 2]
+        if list(skip.shape) != expected:
+            raise ValueError(f"skip must have shape {expected}, got {list(skip.shape)}")
+    if clamp is not None and clamp < 0:
+        clamp = None
+    return _op.implementation(backend)(x, weight, styles, bias, skip, resample_filter, clamp)
