@@ -1,0 +1,24 @@
+"""The one tolerance table: (atol, rtol) per dtype for comparisons against a float64 derivation.
+
+Fast paths are compared to the reference with the same table; low-precision entries are sized
+for values of order 1 (as activations and images are in these networks).
+"""
+import torch
+
+TOLERANCES = {
+    torch.float64: dict(atol=1e-10, rtol=1e-10),
+    torch.float32: dict(atol=2e-5, rtol=2e-5),
+    torch.float16: dict(atol=2e-2, rtol=2e-2),
+    torch.bfloat16: dict(atol=1e-1, rtol=5e-2),
+}
+
+
+def assert_close(actual, expected, dtype=None, msg="", scale=1.0):
+    """torch.testing.assert_close with the table's tolerance for ``dtype`` (default: actual.dtype),
+    both multiplied by ``scale``; the failure message gives the max and mean absolute error."""
+    dtype = dtype or actual.dtype
+    tol = TOLERANCES[dtype]
+    a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+    err = (a - e).abs()
+    detail = f"{msg} max abs err {err.max().item():.3e}, mean abs err {err.mean().item():.3e} ({dtype})"
+    torch.testing.assert_close(a, e, atol=tol["atol"] * scale, rtol=tol["rtol"] * scale, msg=lambda m: f"{detail}\n{m}")
