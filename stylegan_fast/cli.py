@@ -1,0 +1,216 @@
+"""Command line: ``stylegan-fast render | info | doctor | bench`` (also ``python -m stylegan_fast``)."""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .backends import BACKENDS
+
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def _fail(message: str):
+    raise click.ClickException(message)
+
+
+def _pick_device(name):
+    import torch
+
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        _fail(f"--device {name}: CUDA is not available here (torch {torch.__version__}, "
+              f"built with CUDA {torch.version.cuda}); use --device cpu")
+    return torch.device(name)
+
+
+def load_network(network, device, backend="auto"):
+    """A Generator from a file, or the built-in default model when ``network`` is None."""
+    from .generator import Generator
+    from .models import DEFAULT_MODEL_NOTE, default_model
+
+    if network is None:
+        click.echo(f"note: no --network given; using the {DEFAULT_MODEL_NOTE}", err=True)
+        return default_model(device=device, backend=backend)
+    try:
+        return Generator.load(network, backend=backend, device=device)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+
+
+def _parse_seeds(ctx, param, value):
+    from .latents import parse_seeds
+
+    try:
+        return parse_seeds(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="stylegan_fast", prog_name="stylegan-fast")
+def main():
+    """stylegan_fast: render, inspect and check StyleGAN generators."""
+
+
+@main.command()
+@click.option("--network", "network", metavar="PATH", help="Generator file (.safetensors); default: built-in model.")
+@click.option("--seeds", callback=_parse_seeds, default="0-7", show_default=True,
+              help="Seeds as in NVlabs' gen_images.py, e.g. 0-7,12.")
+@click.option("--trunc", "truncation_psi", type=float, default=None,
+              help="Truncation psi [default: the model's paper value: 1, or 0.7 for StyleGAN1].")
+@click.option("--trunc-cutoff", "truncation_cutoff", type=click.IntRange(min=0), default=None,
+              help="Truncate only the first N ws [default: all, or 8 for StyleGAN1 at its paper psi].")
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@click.option("--class", "class_idx", type=click.IntRange(min=0), default=None, help="Class label (conditional models).")
+@click.option("--outdir", type=click.Path(file_okay=False), default="out", show_default=True,
+              help="Where seedNNNN.png files go.")
+@click.option("--grid", type=click.Path(dir_okay=False), default=None, help="Also write all images as one grid PNG.")
+@click.option("--no-images", is_flag=True, help="Write only the --grid, not one file per seed.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
+@click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
+@click.option("--dtype", type=click.Choice(sorted(DTYPES)), default="fp32", show_default=True)
+def render(network, seeds, truncation_psi, truncation_cutoff, noise_mode, class_idx, outdir, grid, no_images,
+           batch_size, device, backend, dtype):
+    """Render one image per seed (and optionally a grid)."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from .backends import BackendUnavailableError
+    from .images import make_grid, save_image, to_uint8
+    from .latents import z_from_seeds
+
+    if no_images and grid is None:
+        _fail("--no-images needs --grid, otherwise nothing would be written")
+    dev = _pick_device(device)
+    try:
+        G = load_network(network, dev, backend)
+    except BackendUnavailableError as e:
+        _fail(str(e))
+    G = G.to(getattr(torch, DTYPES[dtype]))
+    if truncation_psi is None:
+        truncation_psi, paper_cutoff = G.paper_truncation
+        truncation_cutoff = paper_cutoff if truncation_cutoff is None else truncation_cutoff
+
+    c = None
+    if G.c_dim:
+        if class_idx is None:
+            _fail(f"this network is class-conditional ({G.c_dim} classes): give --class 0..{G.c_dim - 1}")
+        if class_idx >= G.c_dim:
+            _fail(f"--class {class_idx} out of range: this network has classes 0..{G.c_dim - 1}")
+        c = torch.zeros([1, G.c_dim], device=dev)
+        c[0, class_idx] = 1
+    elif class_idx is not None:
+        click.echo("warning: --class ignored: this network is unconditional", err=True)
+
+    out = Path(outdir)
+    images = []
+    t0 = time.perf_counter()
+    with torch.inference_mode(), tqdm(total=len(seeds), unit="img", desc="render", file=sys.stderr,
+                                      disable=len(seeds) < 2) as bar:
+        for start in range(0, len(seeds), batch_size):
+            chunk = seeds[start:start + batch_size]
+            z = z_from_seeds(chunk, G.z_dim).to(dev)
+            img = G(z, None if c is None else c.expand(len(chunk), -1), truncation_psi=truncation_psi,
+                    truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+            batch = to_uint8(img).cpu().numpy()
+            for seed, im in zip(chunk, batch):
+                if not no_images:
+                    save_image(im, out / f"seed{seed:04d}.png")
+                if grid is not None:
+                    images.append(im)
+            bar.update(len(chunk))
+    elapsed = time.perf_counter() - t0
+    if grid is not None:
+        save_image(make_grid(np.stack(images)), grid)
+    where = [] if no_images else [f"{out}/seedNNNN.png"]
+    where += [grid] if grid else []
+    click.echo(f"rendered {len(seeds)} images ({G.img_resolution}x{G.img_resolution}, {G.arch}, psi "
+               f"{truncation_psi}, backend {G.backend}, {dev}) in {elapsed:.2f}s "
+               f"({len(seeds) / elapsed:.1f} img/s) -> {', '.join(where)}")
+
+
+@main.command()
+@click.argument("path", required=False)
+def info(path):
+    """Architecture summary of a generator file (default: the built-in model)."""
+    import torch
+
+    G = load_network(path, torch.device("cpu"))
+    cfg = G.config
+    n_params = sum(p.numel() for p in G.parameters())
+    rows = [("source", path or "built-in default model"), ("arch", cfg.arch),
+            ("resolution", f"{cfg.resolution}x{cfg.resolution}x{cfg.img_channels}"),
+            ("z_dim / w_dim / c_dim", f"{cfg.z_dim} / {cfg.w_dim} / {cfg.c_dim}"),
+            ("num_ws", cfg.num_ws), ("mapping layers", cfg.mapping_layers),
+            ("channels", ", ".join(f"{r}:{cfg.channels(r)}" for r in cfg.block_resolutions)),
+            ("fp16 resolutions", ", ".join(str(r) for r in cfg.block_resolutions if r >= cfg.fp16_resolution)
+             or "none"),
+            ("conv_clamp", cfg.conv_clamp), ("parameters", f"{n_params:,}"),
+            ("paper truncation", "psi {}, cutoff {}".format(*G.paper_truncation))]
+    rows += [(f"layers {name}", "ws " + ",".join(map(str, idx))) for name, idx in G.layer_groups.items()]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"{k:<{width}}  {v}")
+
+
+@main.command()
+def doctor():
+    """What is installed, which devices exist, which backends work here and why not."""
+    import importlib.util
+
+    import numpy
+    import torch
+
+    from . import _native
+    from .backends import backend_status
+    from .version import __version__
+
+    click.echo(f"stylegan_fast {__version__}   python {platform.python_version()}   {platform.platform()}")
+    click.echo(f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'no'}), numpy {numpy.__version__}, "
+               f"CPU threads {torch.get_num_threads()}")
+    triton = importlib.util.find_spec("triton")
+    if triton is None:
+        click.echo("triton: not installed (pip install 'stylegan_fast[triton]')")
+    else:
+        import importlib.metadata as md
+
+        click.echo(f"triton: {md.version('triton')}")
+    if _native.native_available():
+        info = _native.build_info()
+        click.echo("native module stylegan_fast._C: built")
+        for k in sorted(info):
+            click.echo(f"    {k}: {info[k]}")
+    else:
+        click.echo(f"native module stylegan_fast._C: NOT available: {_native.native_error()}")
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            devices.append(torch.device("cuda", i))
+            click.echo(f"cuda:{i}: {torch.cuda.get_device_name(i)}")
+    else:
+        click.echo("cuda: no CUDA device visible to torch")
+    click.echo("backends:")
+    for dev in devices:
+        for name in BACKENDS[1:]:
+            ok, reason = backend_status(name, dev)
+            click.echo(f"    {str(dev):7} {name:10} {'ok' if ok else 'no'}  {reason}")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench(ctx):
+    """Throughput table per backend (see python -m stylegan_fast.bench --help)."""
+    from .bench import main as bench_main
+
+    sys.exit(bench_main(ctx.args))
+
+
+if __name__ == "__main__":
+    main()
