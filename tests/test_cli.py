@@ -1,0 +1,145 @@
+"""The command line: render / info / doctor, their outputs and their errors."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import stylegan_fast as sf
+from stylegan_fast.cli import main
+
+
+@pytest.fixture(scope="module")
+def small_network(tmp_path_factory):
+    torch.manual_seed(0)
+    G = sf.Generator.from_config(arch="stylegan2", resolution=16, z_dim=16, w_dim=16, channel_base=64,
+                                 channel_max=8)
+    path = tmp_path_factory.mktemp("net") / "small.safetensors"
+    G.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def conditional_network(tmp_path_factory):
+    torch.manual_seed(1)
+    G = sf.Generator.from_config(arch="stylegan2", resolution=8, z_dim=8, w_dim=8, c_dim=3, channel_base=32,
+                                 channel_max=4)
+    path = tmp_path_factory.mktemp("net") / "cond.safetensors"
+    G.save(path)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_render_default_model_writes_pngs_and_grid(tmp_path):
+    r = run("render", "--seeds", "0-2,7", "--outdir", tmp_path / "out", "--grid", tmp_path / "grid.png")
+    assert r.exit_code == 0, r.output
+    assert "built-in default model" in r.output  # says it is the untrained built-in model
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["seed0000.png", "seed0001.png", "seed0002.png", "seed0007.png"]
+    for name in names:
+        with Image.open(tmp_path / "out" / name) as im:
+            assert im.format == "PNG" and im.size == (64, 64) and im.mode == "RGB"
+    with Image.open(tmp_path / "grid.png") as im:
+        assert im.size == (128, 128)  # 4 images -> 2x2 grid of 64 px
+
+
+def test_render_matches_api_bit_for_bit(tmp_path, small_network):
+    r = run("render", "--network", small_network, "--seeds", "5,6", "--trunc", "0.5", "--outdir", tmp_path,
+            "--batch-size", "1")
+    assert r.exit_code == 0, r.output
+    G = sf.Generator.load(small_network)
+    expected = sf.to_uint8(G(sf.z_from_seeds([5, 6], G.z_dim), truncation_psi=0.5)).numpy()
+    for i, seed in enumerate([5, 6]):
+        got = np.asarray(Image.open(tmp_path / f"seed{seed:04d}.png"))
+        assert got.shape == (16, 16, 3)
+        np.testing.assert_array_equal(got, expected[i])
+
+
+def test_render_grid_only(tmp_path, small_network):
+    r = run("render", "--network", small_network, "--seeds", "0-4", "--no-images", "--grid", tmp_path / "g.png",
+            "--outdir", tmp_path / "none")
+    assert r.exit_code == 0, r.output
+    assert not (tmp_path / "none").exists()
+    with Image.open(tmp_path / "g.png") as im:
+        assert im.size == (48, 32)  # 5 images -> 3 columns x 2 rows of 16 px
+
+
+@pytest.mark.parametrize("seeds, message", [("3-1", "start must not exceed"), ("a", "neither a seed"),
+                                            ("1,,2", "comma-separated"), ("4294967296", "out of range")])
+def test_render_bad_seeds(tmp_path, seeds, message):
+    r = run("render", "--seeds", seeds, "--outdir", tmp_path)
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_render_unknown_backend(tmp_path):
+    r = run("render", "--backend", "fastest", "--outdir", tmp_path)
+    assert r.exit_code == 2 and "fastest" in r.output and "reference" in r.output
+
+
+@pytest.mark.parametrize("backend", ["triton", "cuda", "cpu"])
+def test_render_unavailable_backend_says_why(tmp_path, small_network, backend):
+    r = run("render", "--network", small_network, "--backend", backend, "--device", "cpu", "--outdir", tmp_path)
+    assert r.exit_code == 1
+    assert f"backend '{backend}' is unavailable on cpu:" in r.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_render_missing_network(tmp_path):
+    r = run("render", "--network", tmp_path / "nope.safetensors", "--outdir", tmp_path / "o")
+    assert r.exit_code == 1 and "no generator file" in r.output and "nope.safetensors" in r.output
+
+
+def test_render_not_a_network(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"this is not a checkpoint")
+    r = run("render", "--network", bad, "--outdir", tmp_path / "o")
+    assert r.exit_code == 1 and "not a readable safetensors file" in r.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error when CUDA is absent")
+def test_render_cuda_unavailable(tmp_path, small_network):
+    r = run("render", "--network", small_network, "--device", "cuda", "--outdir", tmp_path)
+    assert r.exit_code == 1 and "CUDA is not available" in r.output
+
+
+def test_render_class_labels(tmp_path, conditional_network, small_network):
+    r = run("render", "--network", conditional_network, "--seeds", "0", "--outdir", tmp_path)
+    assert r.exit_code == 1 and "give --class 0..2" in r.output
+    r = run("render", "--network", conditional_network, "--seeds", "0", "--class", "5", "--outdir", tmp_path)
+    assert r.exit_code == 1 and "out of range" in r.output
+    a = run("render", "--network", conditional_network, "--seeds", "0", "--class", "0", "--outdir", tmp_path / "a")
+    b = run("render", "--network", conditional_network, "--seeds", "0", "--class", "2", "--outdir", tmp_path / "b")
+    assert a.exit_code == 0 and b.exit_code == 0
+    img_a = np.asarray(Image.open(tmp_path / "a" / "seed0000.png"))
+    img_b = np.asarray(Image.open(tmp_path / "b" / "seed0000.png"))
+    assert img_a.shape == (8, 8, 3) and not np.array_equal(img_a, img_b)
+    r = run("render", "--network", small_network, "--seeds", "0", "--class", "1", "--outdir", tmp_path / "c")
+    assert r.exit_code == 0 and "--class ignored" in r.output
+
+
+def test_info_summarizes_network(small_network):
+    r = run("info", small_network)
+    assert r.exit_code == 0, r.output
+    assert "stylegan2" in r.output and "16x16x3" in r.output and "num_ws" in r.output
+    G = sf.Generator.load(small_network)
+    assert f"{sum(p.numel() for p in G.parameters()):,}" in r.output
+
+
+def test_doctor_lists_every_backend():
+    r = run("doctor")
+    assert r.exit_code == 0, r.output
+    for name in ("reference", "triton", "cuda", "cpu"):
+        assert f" {name} " in r.output
+    assert "native module stylegan_fast._C" in r.output
+
+
+def test_python_dash_m_entry_point():
+    r = subprocess.run([sys.executable, "-m", "stylegan_fast", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "render" in r.stdout and "doctor" in r.stdout
