@@ -20,9 +20,10 @@ from ..upfirdn2d import filter_size, upfirdn2d
 
 
 def demodulation_coefficients(weight, styles):
-    """d[n, o] = rsqrt(sum_{i,ky,kx} (w[o, i, ky, kx] * s[n, i])^2 + 1e-8), in float32."""
-    w_sq = weight.float().square().sum(dim=[2, 3])  # [O, I]
-    return (styles.float().square() @ w_sq.t() + 1e-8).rsqrt()  # [N, O]
+    """d[n, o] = rsqrt(sum_{i,ky,kx} (w[o, i, ky, kx] * s[n, i])^2 + 1e-8), in float32 or better."""
+    dtype = torch.promote_types(torch.promote_types(weight.dtype, styles.dtype), torch.float32)
+    w_sq = weight.to(dtype).square().sum(dim=[2, 3])  # [O, I]
+    return (styles.to(dtype).square() @ w_sq.t() + 1e-8).rsqrt()  # [N, O]
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None):

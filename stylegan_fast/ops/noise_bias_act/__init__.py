@@ -20,7 +20,7 @@ def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", 
         if noise_strength is None:
             raise ValueError("noise needs a noise_strength (a scalar or one weight per channel)")
         if noise.ndim != 4 or noise.shape[1] != 1 or tuple(noise.shape[2:]) != tuple(x.shape[2:]):
-            raise ValueError(f"noise must have shape [N or 1, 1, {x.shape[2]}, {x.shape[3]}], got {list(noise.shape)}")
+            raise ValueError(f"noise must have shape [N or 1, 1] + {list(x.shape[2:])}, got {list(noise.shape)}")
     if clamp is not None and clamp < 0:
         clamp = None
     return _op.implementation(backend)(

@@ -1,0 +1,120 @@
+"""adain (StyleGAN1, Huang & Belongie 2017) against an instance norm written as float64 loops:
+per (n, c) mean and biased variance over H, W, eps 1e-8, then scale * x_hat + shift.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from stylegan_fast.ops import adain
+from tests.tolerances import assert_close
+
+DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+
+def _randn(shape, seed, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
+
+
+def _run(fn, dtype):
+    """Call ``fn``; skip (not fail) when the CPU kernel lacks ``dtype``."""
+    try:
+        return fn()
+    except (RuntimeError, NotImplementedError) as e:
+        if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
+            pytest.skip(f"CPU kernel does not support {dtype}: {e}")
+        raise
+
+
+def adain_loops(x, scale, shift, eps=1e-8):
+    x = np.asarray(x, dtype=np.float64)
+    n_, c_, h, w = x.shape
+    out = np.empty_like(x)
+    for n in range(n_):
+        for c in range(c_):
+            total = 0.0
+            for a in range(h):
+                for b in range(w):
+                    total += x[n, c, a, b]
+            mean = total / (h * w)
+            sq = 0.0
+            for a in range(h):
+                for b in range(w):
+                    sq += (x[n, c, a, b] - mean) ** 2
+            inv_std = 1.0 / math.sqrt(sq / (h * w) + eps)  # biased variance
+            for a in range(h):
+                for b in range(w):
+                    out[n, c, a, b] = scale[n, c] * (x[n, c, a, b] - mean) * inv_std + shift[n, c]
+    return torch.from_numpy(out)
+
+
+def _inputs(shape, dtype, seed=80):
+    # Activations with a non-zero mean and non-unit std, so the normalization does real work.
+    x = (_randn(shape, seed) * 2.5 + 1.3).to(dtype)
+    scale = (_randn(shape[:2], seed + 1) + 1.0).to(dtype)  # some negative scales too
+    shift = _randn(shape[:2], seed + 2, 0.5).to(dtype)
+    return x, scale, shift
+
+
+_SHAPES = [(2, 3, 5, 7), (1, 4, 6, 6), (3, 2, 1, 8), (2, 3, 1, 1)]
+_PARAMS = [pytest.param(dt, s, id=f"{DTYPE_NAMES[dt]}-{'x'.join(map(str, s))}")
+           for dt in (torch.float64, torch.float32, torch.float16, torch.bfloat16) for s in _SHAPES]
+
+
+@pytest.mark.parametrize("dtype,shape", _PARAMS)
+def test_adain_matches_instance_norm_loops(dtype, shape):
+    x, scale, shift = _inputs(shape, dtype)
+    got = _run(lambda: adain(x, scale, shift), dtype)
+    expected = adain_loops(x.double().numpy(), scale.double().numpy(), shift.double().numpy())
+    assert got.dtype == dtype  # bf16 / fp16 in -> same dtype out
+    assert tuple(got.shape) == tuple(shape)
+    assert expected.abs().max() > 0.1
+    assert_close(got, expected, dtype=dtype)
+
+
+def test_adain_float64_precision():
+    x, scale, shift = _inputs((2, 3, 5, 7), torch.float64)
+    assert_close(adain(x, scale, shift), adain_loops(x.numpy(), scale.numpy(), shift.numpy()))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
+def test_adain_output_statistics_match_formula(dtype):
+    # Per (n, c): mean(y) = shift and biased std(y) = |scale| * sqrt(var / (var + eps)) ~= |scale|.
+    x, scale, shift = _inputs((2, 3, 6, 5), dtype, seed=90)
+    y = adain(x, scale, shift).double()
+    mean = y.mean(dim=[2, 3])
+    std = ((y - mean[:, :, None, None]) ** 2).mean(dim=[2, 3]).sqrt()
+    assert_close(mean, shift.double(), dtype=torch.float32)
+    assert_close(std, scale.double().abs(), dtype=torch.float32)
+    assert (scale < 0).any(), "the case should cover negative scales"
+
+
+def test_adain_invariant_to_affine_change_of_input():
+    # Instance norm removes a per-(n, c) positive scale and offset of the input.
+    x, scale, shift = _inputs((2, 3, 4, 5), torch.float64, seed=100)
+    a = _randn((2, 3, 1, 1), seed=101).abs() + 0.5
+    b = _randn((2, 3, 1, 1), seed=102) * 4
+    assert adain(x, scale, shift).abs().max() > 0.1
+    assert_close(adain(x * a + b, scale, shift), adain(x, scale, shift), dtype=torch.float32)
+    assert_close(adain(-x, scale, shift), adain(x, -scale, shift), dtype=torch.float32)
+
+
+def test_adain_constant_channel_gives_shift():
+    # var = 0: x - mean = 0 exactly, eps keeps it finite, output = shift.
+    x = torch.full((2, 3, 4, 4), 5.0)
+    scale, shift = _randn((2, 3), seed=110).float(), _randn((2, 3), seed=111).float()
+    y = adain(x, scale, shift)
+    assert torch.isfinite(y).all()
+    assert_close(y, shift.double()[:, :, None, None].expand(2, 3, 4, 4))
+
+
+def test_adain_shape_errors():
+    x = torch.zeros(2, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"x must be a 4-D tensor"):
+        adain(torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"scale must have shape \[N, C\] = \[2, 3\]"):
+        adain(x, torch.zeros(2, 4), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match=r"shift must have shape \[N, C\] = \[2, 3\]"):
+        adain(x, torch.zeros(2, 3), torch.zeros(3))
