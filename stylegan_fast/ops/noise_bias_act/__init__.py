@@ -1,6 +1,8 @@
 """Fused epilogue of every synthesis layer: noise, bias, activation, gain, clamp."""
 from __future__ import annotations
 
+import torch
+
 from ..dispatch import Op, check_dim
 from . import reference
 from .reference import ACTIVATIONS
@@ -19,6 +21,7 @@ def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", 
     if noise is not None:
         if noise_strength is None:
             raise ValueError("noise needs a noise_strength (a scalar or one weight per channel)")
+        noise_strength = torch.as_tensor(noise_strength, device=x.device)
         if noise.ndim != 4 or noise.shape[1] != 1 or tuple(noise.shape[2:]) != tuple(x.shape[2:]):
             raise ValueError(f"noise must have shape [N or 1, 1] + {list(x.shape[2:])}, got {list(noise.shape)}")
     if clamp is not None and clamp < 0:
