@@ -1,0 +1,340 @@
+"""Generator throughput per backend, checked against the reference backend first.
+
+    python -m stylegan_fast.bench                          # stylegan2+stylegan1, 256 px, batch 1,8, fp32
+    python -m stylegan_fast.bench --arch stylegan2 --batch 4 --channel-base 16384 --json out.json
+    python -m stylegan_fast.bench --quick                  # tiny configs: a smoke test in seconds
+
+For every (arch, resolution, batch, dtype) one seeded generator is built (paper-sized
+channels by default) and every requested backend is run on the same latents:
+
+1. correctness: the backend's images against the reference backend's images (max abs
+   error, bounded by ``tol * max(1, max|reference|)`` for the dtype); a backend out of
+   tolerance is a FAIL row and is not timed;
+2. timing: ``torch.inference_mode``, warm-up calls, then the median of ``--repeats``
+   calls (``torch.cuda.synchronize`` around each on CUDA).
+
+``x reference`` is img/s of the backend over img/s of the reference backend for the same
+config in the same run; only ratios from one run are meaningful (CPU timings are noisy).
+Backends that cannot run here (``stylegan_fast.backend_status``) are listed with the reason.
+The exit status is 1 if any row FAILs, else 0.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Sequence
+
+import torch
+
+from .backends import BACKENDS, backend_status, resolve_backend
+from .config import ARCHS
+from .generator import Generator
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Relative bound on max|images - reference images|, times max(1, max|reference images|).
+# Whole-generator outputs go through ~15 layers, so these are looser than the per-op test table.
+TOLERANCES = {"fp32": 1e-3, "fp16": 5e-2, "bf16": 1.5e-1}
+# Order in which backends are listed; "reference" always runs (it is the baseline).
+BACKEND_ORDER = ("reference", "auto", "cpu", "triton", "cuda")
+DEFAULT_SEED = 0
+
+QUICK = dict(arch="stylegan2,stylegan1", resolution=32, batch="1,2", dtype="fp32", channel_base=512,
+             channel_max=64, repeats=5, warmup=1)
+FULL = dict(arch="stylegan2,stylegan1", resolution=256, batch="1,8", dtype="fp32", channel_base=None,
+            channel_max=512, repeats=3, warmup=1)
+
+
+def paper_channel_base(resolution: int) -> int:
+    """NVlabs' paper configs: 'paper256' uses channel_base 16384, 'paper512'/'paper1024' 32768."""
+    return 16384 if resolution <= 256 else 32768
+
+
+def build_generator(arch: str = "stylegan2", resolution: int = 256, channel_base: Optional[int] = None,
+                    channel_max: int = 512, seed: int = DEFAULT_SEED, device="cpu",
+                    dtype: torch.dtype = torch.float32) -> Generator:
+    """A seeded, untrained generator in eval mode (same weights for the same arguments)."""
+    if channel_base is None:
+        channel_base = paper_channel_base(resolution)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G = Generator.from_config(arch=arch, resolution=resolution, channel_base=channel_base,
+                                  channel_max=channel_max, backend="reference")
+    return G.to(device=device, dtype=dtype).eval().requires_grad_(False)
+
+
+def make_latents(batch: int, z_dim: int, seed: int = DEFAULT_SEED, device="cpu") -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed + 1)
+    return torch.randn([batch, z_dim], generator=gen).to(device)
+
+
+def synchronize(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_calls(fn, device, warmup: int, repeats: int) -> list[float]:
+    """Seconds per call of ``fn()`` for ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def max_abs_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a.double() - b.double()).abs().max().item()
+
+
+def machine_info(device) -> dict:
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        name = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+    return {"torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "device": str(device), "device_name": name, "threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(), "cuda": torch.version.cuda,
+            "stylegan_fast_backend_env": os.environ.get("STYLEGAN_FAST_BACKEND")}
+
+
+@dataclass
+class Row:
+    arch: str
+    resolution: int
+    batch: int
+    dtype: str
+    backend: str
+    status: str = "ok"  # ok | FAIL | unavailable | error
+    resolved_backend: Optional[str] = None
+    reason: Optional[str] = None
+    img_per_s: Optional[float] = None
+    ms_per_call: Optional[float] = None
+    times_s: list = field(default_factory=list)
+    x_reference: Optional[float] = None
+    max_abs_err: Optional[float] = None
+    tolerance: Optional[float] = None
+
+
+def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_name: str, backends: Sequence[str],
+                 device, warmup: int, repeats: int, tol: float, seed: int, log=print) -> list[Row]:
+    """Rows for one (generator, batch, dtype): reference first, then the other backends.
+
+    All backends are checked first; then warm-up and timed calls are interleaved round-robin
+    over the backends, so that drifting machine load affects all of them alike.
+    """
+    G = copy.deepcopy(G32).to(DTYPES[dtype_name]) if dtype_name != "fp32" else G32
+    z = make_latents(batch, G.z_dim, seed, device)
+    rows, ref_out, out, runnable = [], None, None, []
+    with torch.inference_mode():
+        for name in backends:
+            row = Row(arch, resolution, batch, dtype_name, name, tolerance=tol)
+            rows.append(row)
+            ok, reason = backend_status(name, device)
+            if not ok:
+                row.status, row.reason = "unavailable", reason
+                continue
+            try:
+                G.backend = name
+                row.resolved_backend = resolve_backend(name, device)
+                out = G(z)
+                synchronize(device)
+            except Exception as e:  # noqa: BLE001 - one broken backend must not hide the others' rows
+                row.status, row.reason = "error", f"{type(e).__name__}: {e}"
+                continue
+            if name == "reference":
+                ref_out = out
+            elif ref_out is None:
+                row.status, row.reason = "error", "no reference output to check against"
+                continue
+            row.max_abs_err = max_abs_err(out, ref_out)
+            bound = tol * max(1.0, ref_out.double().abs().max().item())
+            if not torch.isfinite(out).all():
+                row.status, row.reason = "FAIL", "non-finite output"
+            elif not row.max_abs_err <= bound:
+                row.status = "FAIL"
+                row.reason = f"max abs err {row.max_abs_err:.3g} > {bound:.3g} (tol {tol:g} x max(1, max|ref|))"
+            else:
+                runnable.append(row)
+        out = ref_out = None  # free the images before timing
+
+        def call(row):
+            G.backend = row.backend
+            G(z)
+
+        for i in range(warmup + repeats):
+            for row in runnable:
+                if row.status != "ok":
+                    continue
+                try:
+                    t = time_calls(lambda: call(row), device, 0, 1)[0]
+                except Exception as e:  # noqa: BLE001
+                    row.status, row.reason = "error", f"{type(e).__name__}: {e}"
+                    continue
+                if i >= warmup:
+                    row.times_s.append(t)
+    G32.backend = "reference"
+    ref_ips = None
+    for row in runnable:
+        if row.status != "ok":
+            continue
+        row.ms_per_call = statistics.median(row.times_s) * 1e3
+        row.img_per_s = batch / (row.ms_per_call / 1e3)
+        if row.backend == "reference":
+            ref_ips = row.img_per_s
+        row.x_reference = row.img_per_s / ref_ips if ref_ips else None
+        log(f"  {arch} {resolution}px batch {batch} {dtype_name} {row.backend}: {row.img_per_s:.3f} img/s "
+            f"(median of {repeats}: {row.ms_per_call:.1f} ms/call)")
+    return rows
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    head = ["arch", "res", "batch", "dtype", "backend", "img/s", "x reference", "max err"]
+    body, notes = [], {}
+    for r in rows:
+        backend = r.backend if r.resolved_backend in (None, r.backend) else f"{r.backend} ({r.resolved_backend})"
+        cells = [r.arch, str(r.resolution), str(r.batch), r.dtype, backend]
+        if r.status == "ok":
+            cells += [f"{r.img_per_s:.3f}", f"{r.x_reference:.2f}x" if r.x_reference else "-",
+                      f"{r.max_abs_err:.2e}"]
+        elif r.status == "unavailable":
+            notes[len(body)] = f"unavailable: {r.reason}"
+        else:
+            err = "-" if r.max_abs_err is None else f"{r.max_abs_err:.2e}"
+            cells += [r.status, "-", err]
+            notes[len(body)] = f"{r.status}: {r.reason}"
+        body.append(cells)
+    widths = [max([len(head[i])] + [len(c[i]) for c in body if i < len(c)]) for i in range(len(head))]
+    right = {1, 2, 5, 6, 7}
+
+    def fmt(cells):
+        out = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)]
+        return " | ".join(out)
+
+    lines = [fmt(head), "-+-".join("-" * w for w in widths)]
+    for i, cells in enumerate(body):
+        line = fmt(cells)
+        if i in notes:
+            line = (line + " | " if len(cells) < len(head) else line + "   ") + notes[i]
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _csv(value, kind=str):
+    return [kind(v.strip()) for v in str(value).split(",") if v.strip()]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m stylegan_fast.bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", help=f"comma-separated, from {','.join(ARCHS)} (default: both)")
+    p.add_argument("--resolution", type=int, help="output resolution (default 256; --quick: 32)")
+    p.add_argument("--batch", help="comma-separated batch sizes (default 1,8; --quick: 1,2)")
+    p.add_argument("--dtype", help=f"comma-separated, from {','.join(DTYPES)} (default fp32)")
+    p.add_argument("--backend", default="all",
+                   help=f"comma-separated, from {','.join(BACKENDS)}, or 'all' (default); reference always runs")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--channel-base", type=int,
+                   help="default: paper-sized, 16384 up to 256 px (NVlabs paper256), else 32768; --quick: 512")
+    p.add_argument("--channel-max", type=int, help="default 512; --quick: 64")
+    p.add_argument("--repeats", type=int, help="timed calls per row, median reported (default 3)")
+    p.add_argument("--warmup", type=int, help="untimed calls per backend after the correctness call (default 1)")
+    p.add_argument("--tol", type=float, help="override the correctness tolerance "
+                   f"(relative to max(1, max|reference|); defaults {TOLERANCES})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="weights and latents seed (default 0)")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--json", metavar="PATH", help="also write rows and machine info as JSON")
+    p.add_argument("--quick", action="store_true", help="tiny configs for a smoke test")
+    args = p.parse_args(argv)
+    defaults = QUICK if args.quick else FULL
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    try:
+        args.arch = _csv(args.arch)
+        args.batch = _csv(args.batch, int)
+        args.dtype = _csv(args.dtype)
+        backends = BACKEND_ORDER if args.backend == "all" else _csv(args.backend)
+    except ValueError as e:
+        p.error(str(e))
+    for a in args.arch:
+        if a not in ARCHS:
+            p.error(f"unknown arch {a!r}; choose from {', '.join(ARCHS)}")
+    for d in args.dtype:
+        if d not in DTYPES:
+            p.error(f"unknown dtype {d!r}; choose from {', '.join(DTYPES)}")
+    for b in backends:
+        if b not in BACKENDS:
+            p.error(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)} or 'all'")
+    if any(b < 1 for b in args.batch) or args.repeats < 1 or args.warmup < 0:
+        p.error("batch sizes and --repeats must be >= 1, --warmup >= 0")
+    # reference first (the baseline), then the rest in a stable order without duplicates
+    args.backend = ["reference"] + [b for b in dict.fromkeys(backends) if b != "reference"]
+    if args.channel_base is None:
+        args.channel_base = paper_channel_base(args.resolution)
+    try:
+        args.device = torch.device(args.device)
+    except RuntimeError as e:
+        p.error(str(e))
+    if args.device.type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda but torch.cuda.is_available() is False")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = machine_info(args.device)
+    print(f"stylegan_fast bench: torch {info['torch']}, {info['device']} ({info['device_name']}), "
+          f"{info['threads']} threads; channel_base {args.channel_base}, channel_max {args.channel_max}, "
+          f"warm-up {args.warmup} + median of {args.repeats}", flush=True)
+    rows: list[Row] = []
+    for arch in args.arch:
+        try:
+            G = build_generator(arch, args.resolution, args.channel_base, args.channel_max, args.seed, args.device)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        params = sum(p.numel() for p in G.parameters())
+        print(f"{arch} {args.resolution}px: {params / 1e6:.1f}M parameters", flush=True)
+        for dtype_name in args.dtype:
+            tol = args.tol if args.tol is not None else TOLERANCES[dtype_name]
+            for batch in args.batch:
+                rows += bench_config(G, arch, args.resolution, batch, dtype_name, args.backend, args.device,
+                                     args.warmup, args.repeats, tol, args.seed,
+                                     log=lambda s: print(s, flush=True))
+    print()
+    print(format_table(rows))
+    print(f"\nx reference: img/s over the reference backend's img/s in this run; max err: max abs difference "
+          f"from the reference backend's images (FAIL above tol x max(1, max|ref|), then not timed).")
+    if args.json:
+        settings = {k: (str(v) if isinstance(v, torch.device) else v) for k, v in vars(args).items() if k != "json"}
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"machine": info, "settings": settings, "rows": [asdict(r) for r in rows]}, f, indent=2)
+        print(f"wrote {args.json}")
+    return 1 if any(r.status in ("FAIL", "error") for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
