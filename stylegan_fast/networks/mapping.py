@@ -14,6 +14,10 @@ def normalize_2nd_moment(x, eps=1e-8):  # pixel norm: x / sqrt(mean(x^2) + eps)
 
 
 class MappingNetwork(nn.Module):
+    """Each layer computes sqrt(2) * lrelu(x @ W.T * lr / sqrt(in) + b * lr, 0.2) (StyleGAN2's form).
+
+    StyleGAN1's TF code adds the bias after the sqrt(2) gain: the same function with b / sqrt(2).
+    """
     def __init__(self, config: GeneratorConfig):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = config.z_dim, config.c_dim, config.w_dim, config.num_ws
