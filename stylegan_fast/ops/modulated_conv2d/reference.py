@@ -7,9 +7,8 @@ For sample n with style s[n, i] and weight w[o, i, ky, kx]:
 With up=2 the convolution is a stride-2 transposed convolution followed by the
 FIR ``resample_filter`` (gain 4), which is how StyleGAN2 upsamples.
 
-Implemented by scaling the activations before and after one convolution shared
-by the whole batch, which equals the per-sample weights above:
-    y = conv(x * s, w) * d,   d[n, o] = rsqrt(sum_i s[n, i]^2 * sum_{ky,kx} w[o, i]^2 + 1e-8)
+Per-sample weights and demodulation coefficients are computed in float32 (or
+float64); for a batch, the modulation is applied to the activations instead.
 """
 from __future__ import annotations
 
@@ -26,30 +25,45 @@ def demodulation_coefficients(weight, styles):
     return (styles.to(dtype).square() @ w_sq.t() + 1e-8).rsqrt()  # [N, O]
 
 
+def modulate_weight(weight, styles, demodulate):
+    """[O, I, kh, kw] x [N, I] -> per-sample weights [N, O, I, kh, kw] (float32 or better)."""
+    dtype = torch.promote_types(torch.promote_types(weight.dtype, styles.dtype), torch.float32)
+    n, in_channels = styles.shape
+    w = weight.to(dtype).unsqueeze(0) * styles.to(dtype).reshape(n, 1, in_channels, 1, 1)
+    if demodulate:
+        w = w * demodulation_coefficients(weight, styles).reshape(n, -1, 1, 1, 1)
+    return w
+
+
+def _conv(x, w, up, resample_filter):
+    """Plain (up=1) or transposed + FIR (up=2) convolution with one weight [O, I, kh, kw] for the batch."""
+    out_channels, in_channels, kh, kw = w.shape
+    if up == 1:
+        return F.conv2d(x, w, padding=(kh // 2, kw // 2))
+    # Transposed conv: [N, I, H, W] -> [N, O, (H-1)*up + kh, (W-1)*up + kw]
+    x = F.conv_transpose2d(x, w.transpose(0, 1), stride=up)
+    # FIR low-pass; the padding crops the result to [N, O, H*up, W*up].
+    fw, fh = filter_size(resample_filter)
+    px0 = (fw + up - 1) // 2 + kw // 2 - (kw - 1)
+    px1 = (fw - up) // 2 + kw // 2 - (kw - up)
+    py0 = (fh + up - 1) // 2 + kh // 2 - (kh - 1)
+    py1 = (fh - up) // 2 + kh // 2 - (kh - up)
+    return upfirdn2d(x, resample_filter, padding=(px0, px1, py0, py1), gain=up * up)
+
+
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None):
     n = x.shape[0]
-    out_channels, in_channels, kh, kw = weight.shape
-    dtype = x.dtype
-
-    if dtype == torch.float16 and demodulate:
-        # Rescale so fp16 cannot overflow; demodulation divides the scale out again.
+    if n == 1:  # one sample: convolve with its modulated weights directly
+        return _conv(x, modulate_weight(weight, styles, demodulate)[0].to(x.dtype), up, resample_filter)
+    # A batch: scale the activations by s before and by d after one convolution shared by all samples,
+    # which equals per-sample weights w * s * d (the conv is linear in each input channel).
+    if x.dtype == torch.float16 and demodulate:
+        # Rescale so fp16 activations cannot overflow; demodulation divides the scale out again.
+        _, in_channels, kh, kw = weight.shape
         weight = weight * (1 / (in_channels * kh * kw) ** 0.5 / weight.abs().amax(dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.abs().amax(dim=1, keepdim=True)
-
-    x = x * styles.to(dtype).reshape(n, in_channels, 1, 1)
-    w = weight.to(dtype)
-    if up == 1:
-        x = F.conv2d(x, w, padding=(kh // 2, kw // 2))
-    else:
-        # Transposed conv: [N, I, H, W] -> [N, O, (H-1)*up + kh, (W-1)*up + kw]
-        x = F.conv_transpose2d(x, w.transpose(0, 1), stride=up)
-        # FIR low-pass; the padding crops the result to [N, O, H*up, W*up].
-        fw, fh = filter_size(resample_filter)
-        px0 = (fw + up - 1) // 2 + kw // 2 - (kw - 1)
-        px1 = (fw - up) // 2 + kw // 2 - (kw - up)
-        py0 = (fh + up - 1) // 2 + kh // 2 - (kh - 1)
-        py1 = (fh - up) // 2 + kh // 2 - (kh - up)
-        x = upfirdn2d(x, resample_filter, padding=(px0, px1, py0, py1), gain=up * up)
+    x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+    x = _conv(x, weight.to(x.dtype), up, resample_filter)
     if demodulate:
-        x = x * demodulation_coefficients(weight, styles).to(dtype).reshape(n, out_channels, 1, 1)
+        x = x * demodulation_coefficients(weight, styles).to(x.dtype).reshape(n, -1, 1, 1)
     return x
