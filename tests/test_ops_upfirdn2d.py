@@ -307,21 +307,24 @@ def test_upsample2d_of_constant_is_constant_in_interior(dtype, separable):
 @pytest.mark.parametrize("taps", [[1, 3, 3, 1], [1, 2, 1], [2.0, -1.0, 5.0, 0.5, 1.0]], ids=["1331", "121", "5tap"])
 def test_setup_filter_matches_hand_normalization(taps):
     t = np.asarray(taps, dtype=np.float64)
-    f1 = setup_filter(taps)
+    f1 = setup_filter(taps, separable=True)
     assert f1.dtype == torch.float32 and f1.ndim == 1
     assert_close(f1, torch.from_numpy(t / t.sum()), dtype=torch.float32)
     assert abs(f1.double().sum().item() - 1.0) < 1e-6
+    assert setup_filter(taps).ndim == 2  # short filters default to one 2-D pass
+    assert setup_filter(list(range(1, 9))).ndim == 1  # 8 taps and more stay separable
 
     f2 = setup_filter(taps, separable=False)
     assert tuple(f2.shape) == (len(taps), len(taps))
     assert_close(f2, torch.from_numpy(np.outer(t, t) / np.outer(t, t).sum()), dtype=torch.float32)
     assert abs(f2.double().sum().item() - 1.0) < 1e-6
 
-    assert_close(setup_filter(taps, normalize=False), torch.from_numpy(t), dtype=torch.float32)
-    assert_close(setup_filter(taps, flip=True), torch.from_numpy(t[::-1] / t.sum()), dtype=torch.float32)
+    assert_close(setup_filter(taps, normalize=False, separable=True), torch.from_numpy(t), dtype=torch.float32)
+    assert_close(setup_filter(taps, flip=True, separable=True), torch.from_numpy(t[::-1] / t.sum()),
+                 dtype=torch.float32)
     # gain g: the 2-D filter sums to g, so each separable pass carries sqrt(g).
     assert abs(setup_filter(taps, gain=4.0, separable=False).double().sum().item() - 4.0) < 1e-5
-    assert abs(setup_filter(taps, gain=4.0).double().sum().item() - 2.0) < 1e-5
+    assert abs(setup_filter(taps, gain=4.0, separable=True).double().sum().item() - 2.0) < 1e-5
 
 
 def test_setup_filter_2d_input_and_none():
@@ -329,7 +332,7 @@ def test_setup_filter_2d_input_and_none():
     f = setup_filter(t.tolist())
     assert tuple(f.shape) == (3, 2)
     assert_close(f, torch.from_numpy(t / 15.0), dtype=torch.float32)
-    assert setup_filter(None).tolist() == [1.0]
+    assert setup_filter(None).flatten().tolist() == [1.0]  # the identity filter
     with pytest.raises(ValueError, match="1-D or 2-D"):
         setup_filter([])
     with pytest.raises(ValueError, match="1-D or 2-D"):

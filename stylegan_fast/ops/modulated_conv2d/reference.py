@@ -52,9 +52,15 @@ def _conv(x, w, up, resample_filter):
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None):
-    n = x.shape[0]
+    n, in_channels, h, w_ = x.shape
+    out_channels, _, kh, kw = weight.shape
     if n == 1:  # one sample: convolve with its modulated weights directly
         return _conv(x, modulate_weight(weight, styles, demodulate)[0].to(x.dtype), up, resample_filter)
+    if up == 1 and h * w_ > out_channels * kh * kw:
+        # Activations outweigh weights: per-sample weights as one grouped conv (groups = N).
+        w = modulate_weight(weight, styles, demodulate).to(x.dtype).reshape(n * out_channels, in_channels, kh, kw)
+        x = F.conv2d(x.reshape(1, n * in_channels, h, w_), w, padding=(kh // 2, kw // 2), groups=n)
+        return x.reshape(n, out_channels, h, w_)
     # A batch: scale the activations by s before and by d after one convolution shared by all samples,
     # which equals per-sample weights w * s * d (the conv is linear in each input channel).
     if x.dtype == torch.float16 and demodulate:

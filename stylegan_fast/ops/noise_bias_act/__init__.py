@@ -24,6 +24,8 @@ def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", 
         noise_strength = torch.as_tensor(noise_strength, device=x.device)
         if noise.ndim != 4 or noise.shape[1] != 1 or tuple(noise.shape[2:]) != tuple(x.shape[2:]):
             raise ValueError(f"noise must have shape [N or 1, 1] + {list(x.shape[2:])}, got {list(noise.shape)}")
+    if gain is not None and not gain > 0:
+        raise ValueError(f"gain must be positive, got {gain}")
     if clamp is not None and clamp < 0:
         clamp = None
     return _op.implementation(backend)(

@@ -23,13 +23,14 @@ def setup_filter(f, normalize=True, flip=False, gain=1.0, separable=None, device
     """A FIR filter as a float32 tensor: 1-D taps -> 2-D outer product unless ``separable``.
 
     ``normalize`` scales the taps to sum to one; ``gain`` multiplies them afterwards.
-    Separable filters are kept 1-D (the default for 1-D taps, as two passes are cheaper).
+    By default 1-D taps stay 1-D (two separable passes) from 8 taps up; shorter filters such as
+    [1, 3, 3, 1] become 2-D, as one depthwise pass is faster than two for them.
     """
     f = torch.as_tensor([1.0] if f is None else f, dtype=torch.float32, device=device)
     if f.ndim not in (1, 2) or f.numel() == 0:
         raise ValueError(f"a FIR filter must be 1-D or 2-D and non-empty, got shape {list(f.shape)}")
     if separable is None:
-        separable = f.ndim == 1
+        separable = f.ndim == 1 and f.numel() >= 8
     if f.ndim == 1 and not separable:
         f = torch.outer(f, f)
     if normalize:
