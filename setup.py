@@ -25,6 +25,7 @@ from setuptools import Extension, find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+BUILD_ERROR_FILE = "_native_build_error.txt"  # read by stylegan_fast/_native.py
 
 
 def read_version():
@@ -99,9 +100,20 @@ class CMakeBuild(build_ext):
         if not isinstance(ext, CMakeExtension):
             return super().build_extension(ext)
         target = os.path.abspath(self.get_ext_fullpath(ext.name))
+        error_files = [os.path.join(os.path.dirname(target), BUILD_ERROR_FILE)]
+        if getattr(self, "_sgf_inplace", False):
+            error_files.append(os.path.join(ROOT, *ext.name.split(".")[:-1], BUILD_ERROR_FILE))
+        for path in error_files:
+            if os.path.isfile(path):
+                os.remove(path)
         try:
             self._cmake_build(ext, target)
         except Exception as exc:  # noqa: BLE001 - any failure must be reportable
+            # Kept beside the package so that `stylegan-fast doctor` can say why _C is missing.
+            for path in error_files:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(str(exc))
             if env_flag("STYLEGAN_FAST_REQUIRE_NATIVE"):
                 raise RuntimeError(
                     f"stylegan_fast: native build failed and STYLEGAN_FAST_REQUIRE_NATIVE=1: {exc}"

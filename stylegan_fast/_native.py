@@ -7,6 +7,7 @@ and :func:`native_error` says why.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 __all__ = [
@@ -28,6 +29,11 @@ except ImportError as exc:  # not built, wrong ABI, missing shared lib, ...
 except Exception as exc:  # noqa: BLE001 - a broken module must not break the package
     _C = None
     _error = f"stylegan_fast._C failed to load: {type(exc).__name__}: {exc}"
+
+if _C is None:  # setup.py leaves the reason of a failed build beside the package
+    _build_error = Path(__file__).with_name("_native_build_error.txt")
+    if _build_error.is_file():
+        _error += f"; the native build failed at install time: {_build_error.read_text(errors='replace').strip()}"
 
 _build_info_cache: Optional[Dict[str, Any]] = None
 
