@@ -21,6 +21,7 @@ The exit status is 1 if any row FAILs, else 0.
 from __future__ import annotations
 
 import argparse
+import itertools
 import copy
 import json
 import os
@@ -45,9 +46,9 @@ TOLERANCES = {"fp32": 1e-3, "fp16": 5e-2, "bf16": 1.5e-1}
 BACKEND_ORDER = ("reference", "auto", "cpu", "triton", "cuda")
 DEFAULT_SEED = 0
 
-QUICK = dict(arch="stylegan2,stylegan1", resolution=32, batch="1,2", dtype="fp32", channel_base=512,
+QUICK = dict(arch="stylegan2,stylegan1", resolution="32", batch="1,2", dtype="fp32", channel_base=512,
              channel_max=64, repeats=5, warmup=1)
-FULL = dict(arch="stylegan2,stylegan1", resolution=256, batch="1,8", dtype="fp32", channel_base=None,
+FULL = dict(arch="stylegan2,stylegan1", resolution="256", batch="1,8", dtype="fp32", channel_base=None,
             channel_max=512, repeats=3, warmup=1)
 
 
@@ -248,7 +249,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m stylegan_fast.bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", help=f"comma-separated, from {','.join(ARCHS)} (default: both)")
-    p.add_argument("--resolution", type=int, help="output resolution (default 256; --quick: 32)")
+    p.add_argument("--resolution", help="comma-separated output resolutions (default 256; --quick: 32)")
     p.add_argument("--batch", help="comma-separated batch sizes (default 1,8; --quick: 1,2)")
     p.add_argument("--dtype", help=f"comma-separated, from {','.join(DTYPES)} (default fp32)")
     p.add_argument("--backend", default="all",
@@ -273,6 +274,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     try:
         args.arch = _csv(args.arch)
         args.batch = _csv(args.batch, int)
+        args.resolution = _csv(args.resolution, int)
         args.dtype = _csv(args.dtype)
         backends = BACKEND_ORDER if args.backend == "all" else _csv(args.backend)
     except ValueError as e:
@@ -290,8 +292,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("batch sizes and --repeats must be >= 1, --warmup >= 0")
     # reference first (the baseline), then the rest in a stable order without duplicates
     args.backend = ["reference"] + [b for b in dict.fromkeys(backends) if b != "reference"]
-    if args.channel_base is None:
-        args.channel_base = paper_channel_base(args.resolution)
     try:
         args.device = torch.device(args.device)
     except RuntimeError as e:
@@ -307,21 +307,22 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     info = machine_info(args.device)
     print(f"stylegan_fast bench: torch {info['torch']}, {info['device']} ({info['device_name']}), "
-          f"{info['threads']} threads; channel_base {args.channel_base}, channel_max {args.channel_max}, "
+          f"{info['threads']} threads; channel_max {args.channel_max}, "
           f"warm-up {args.warmup} + median of {args.repeats}", flush=True)
     rows: list[Row] = []
-    for arch in args.arch:
+    for arch, resolution in itertools.product(args.arch, args.resolution):
+        channel_base = args.channel_base or paper_channel_base(resolution)
         try:
-            G = build_generator(arch, args.resolution, args.channel_base, args.channel_max, args.seed, args.device)
+            G = build_generator(arch, resolution, channel_base, args.channel_max, args.seed, args.device)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         params = sum(p.numel() for p in G.parameters())
-        print(f"{arch} {args.resolution}px: {params / 1e6:.1f}M parameters", flush=True)
+        print(f"{arch} {resolution}px: channel_base {channel_base}, {params / 1e6:.1f}M parameters", flush=True)
         for dtype_name in args.dtype:
             tol = args.tol if args.tol is not None else TOLERANCES[dtype_name]
             for batch in args.batch:
-                rows += bench_config(G, arch, args.resolution, batch, dtype_name, args.backend, args.device,
+                rows += bench_config(G, arch, resolution, batch, dtype_name, args.backend, args.device,
                                      args.warmup, args.repeats, tol, args.seed,
                                      log=lambda s: print(s, flush=True))
     print()
