@@ -8,24 +8,8 @@ import pytest
 import torch
 
 from stylegan_fast.ops import adain
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
 from tests.tolerances import assert_close
-
-DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
-
-
-def _randn(shape, seed, scale=1.0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
-
-
-def _run(fn, dtype):
-    """Call ``fn``; skip (not fail) when the CPU kernel lacks ``dtype``."""
-    try:
-        return fn()
-    except (RuntimeError, NotImplementedError) as e:
-        if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
-            pytest.skip(f"CPU kernel does not support {dtype}: {e}")
-        raise
 
 
 def adain_loops(x, scale, shift, eps=1e-8):
@@ -52,9 +36,9 @@ def adain_loops(x, scale, shift, eps=1e-8):
 
 def _inputs(shape, dtype, seed=80):
     # Activations with a non-zero mean and non-unit std, so the normalization does real work.
-    x = (_randn(shape, seed) * 2.5 + 1.3).to(dtype)
-    scale = (_randn(shape[:2], seed + 1) + 1.0).to(dtype)  # some negative scales too
-    shift = _randn(shape[:2], seed + 2, 0.5).to(dtype)
+    x = (randn(shape, seed) * 2.5 + 1.3).to(dtype)
+    scale = (randn(shape[:2], seed + 1) + 1.0).to(dtype)  # some negative scales too
+    shift = randn(shape[:2], seed + 2, 0.5).to(dtype)
     return x, scale, shift
 
 
@@ -66,7 +50,7 @@ _PARAMS = [pytest.param(dt, s, id=f"{DTYPE_NAMES[dt]}-{'x'.join(map(str, s))}")
 @pytest.mark.parametrize("dtype,shape", _PARAMS)
 def test_adain_matches_instance_norm_loops(dtype, shape):
     x, scale, shift = _inputs(shape, dtype)
-    got = _run(lambda: adain(x, scale, shift), dtype)
+    got = run_or_skip(lambda: adain(x, scale, shift), dtype)
     expected = adain_loops(x.double().numpy(), scale.double().numpy(), shift.double().numpy())
     assert got.dtype == dtype  # bf16 / fp16 in -> same dtype out
     assert tuple(got.shape) == tuple(shape)
@@ -94,8 +78,8 @@ def test_adain_output_statistics_match_formula(dtype):
 def test_adain_invariant_to_affine_change_of_input():
     # Instance norm removes a per-(n, c) positive scale and offset of the input.
     x, scale, shift = _inputs((2, 3, 4, 5), torch.float64, seed=100)
-    a = _randn((2, 3, 1, 1), seed=101).abs() + 0.5
-    b = _randn((2, 3, 1, 1), seed=102) * 4
+    a = randn((2, 3, 1, 1), seed=101).abs() + 0.5
+    b = randn((2, 3, 1, 1), seed=102) * 4
     assert adain(x, scale, shift).abs().max() > 0.1
     assert_close(adain(x * a + b, scale, shift), adain(x, scale, shift), dtype=torch.float32)
     assert_close(adain(-x, scale, shift), adain(x, -scale, shift), dtype=torch.float32)
@@ -104,7 +88,7 @@ def test_adain_invariant_to_affine_change_of_input():
 def test_adain_constant_channel_gives_shift():
     # var = 0: x - mean = 0 exactly, eps keeps it finite, output = shift.
     x = torch.full((2, 3, 4, 4), 5.0)
-    scale, shift = _randn((2, 3), seed=110).float(), _randn((2, 3), seed=111).float()
+    scale, shift = randn((2, 3), seed=110).float(), randn((2, 3), seed=111).float()
     y = adain(x, scale, shift)
     assert torch.isfinite(y).all()
     assert_close(y, shift.double()[:, :, None, None].expand(2, 3, 4, 4))

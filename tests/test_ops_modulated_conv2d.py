@@ -13,24 +13,8 @@ import torch
 
 from stylegan_fast.ops import modulated_conv2d, setup_filter
 from stylegan_fast.ops.modulated_conv2d import reference
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
 from tests.tolerances import assert_close
-
-DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
-
-
-def _randn(shape, seed, scale=1.0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
-
-
-def _run(fn, dtype):
-    """Call ``fn``; skip (not fail) when the CPU kernel lacks ``dtype``."""
-    try:
-        return fn()
-    except (RuntimeError, NotImplementedError) as e:
-        if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
-            pytest.skip(f"CPU kernel does not support {dtype}: {e}")
-        raise
 
 
 def _sample_weights(w, s_n, demodulate):
@@ -104,9 +88,9 @@ def modulated_conv2d_loops(x, w, s, demodulate, up):
 
 
 def _inputs(n, i, h, w, o, k, seed, dtype, style_scale=1.0, weight_scale=None):
-    x = _randn((n, i, h, w), seed).to(dtype)
-    weight = _randn((o, i, k, k), seed + 1, (1.0 / math.sqrt(i * k * k)) if weight_scale is None else weight_scale)
-    styles = (_randn((n, i), seed + 2) * 0.5 + 1.0) * style_scale  # StyleGAN2 styles are ~1 (bias init 1)
+    x = randn((n, i, h, w), seed).to(dtype)
+    weight = randn((o, i, k, k), seed + 1, (1.0 / math.sqrt(i * k * k)) if weight_scale is None else weight_scale)
+    styles = (randn((n, i), seed + 2) * 0.5 + 1.0) * style_scale  # StyleGAN2 styles are ~1 (bias init 1)
     return x, weight.to(dtype), styles.to(dtype)
 
 
@@ -136,7 +120,7 @@ def test_modulated_conv2d_matches_per_sample_loops(dtype, shp, demod):
     n, i, h, w, o, k, up = shp
     x, weight, styles = _inputs(n, i, h, w, o, k, seed=10, dtype=dtype)
     f = setup_filter([1, 3, 3, 1]) if up == 2 else None
-    got = _run(lambda: modulated_conv2d(x, weight, styles, demodulate=demod, up=up, resample_filter=f), dtype)
+    got = run_or_skip(lambda: modulated_conv2d(x, weight, styles, demodulate=demod, up=up, resample_filter=f), dtype)
     expected = modulated_conv2d_loops(x.double(), weight.double(), styles.double(), demod, up)
     assert got.dtype == dtype
     assert tuple(got.shape) == (n, o, h * up, w * up)
@@ -156,8 +140,8 @@ def test_modulated_conv2d_float64_demodulation_precision():
     pytest.param(3, 2, 2, 3, 1e-5, id="3x2x2x3-tiny-eps-dominates"),
 ])
 def test_demodulation_coefficients_matches_explicit_sum(n, o, i, k, wscale):
-    weight = _randn((o, i, k, k), seed=20, scale=wscale)
-    styles = _randn((n, i), seed=21)
+    weight = randn((o, i, k, k), seed=20, scale=wscale)
+    styles = randn((n, i), seed=21)
     d = reference.demodulation_coefficients(weight, styles)
     expected = torch.zeros(n, o, dtype=torch.float64)
     for nn in range(n):
@@ -198,7 +182,7 @@ def test_modulated_conv2d_fp16_large_styles_matches_fp32_loops(up):
     # path rescales weight and styles before demodulation and must still match.
     x, weight, styles = _inputs(2, 3, 4, 6, 3, 3, seed=40, dtype=torch.float16, style_scale=300.0, weight_scale=30.0)
     f = setup_filter([1, 3, 3, 1]) if up == 2 else None
-    got = _run(lambda: modulated_conv2d(x, weight, styles, demodulate=True, up=up, resample_filter=f), torch.float16)
+    got = run_or_skip(lambda: modulated_conv2d(x, weight, styles, demodulate=True, up=up, resample_filter=f), torch.float16)
     expected = modulated_conv2d_loops(x.double(), weight.double(), styles.double(), True, up)
     assert got.dtype == torch.float16
     assert torch.isfinite(got).all()
@@ -210,7 +194,7 @@ def test_modulated_conv2d_fp16_large_styles_matches_fp32_loops(up):
 
 def test_modulated_conv2d_loop_derivation_self_check():
     # A single centred tap of 1 with style 1 and no demodulation is the identity.
-    x = _randn((1, 2, 3, 4), seed=50).numpy()
+    x = randn((1, 2, 3, 4), seed=50).numpy()
     w = np.zeros((2, 2, 3, 3))
     w[0, 0, 1, 1] = w[1, 1, 1, 1] = 1.0
     y = modulated_conv2d_loops(x, w, np.ones((1, 2)), False, 1).numpy()

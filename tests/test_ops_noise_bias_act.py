@@ -10,28 +10,13 @@ import pytest
 import torch
 
 from stylegan_fast.ops import noise_bias_act
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
 from tests.tolerances import assert_close
 
-DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 # Written out here (not read from the op): the papers' defaults.
 DEFAULT_ALPHA = {"linear": 0.0, "relu": 0.0, "lrelu": 0.2}
 DEFAULT_GAIN = {"linear": 1.0, "relu": math.sqrt(2.0), "lrelu": math.sqrt(2.0)}
-
-
-def _randn(shape, seed, scale=1.0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
-
-
-def _run(fn, dtype):
-    """Call ``fn``; skip (not fail) when the CPU kernel lacks ``dtype``."""
-    try:
-        return fn()
-    except (RuntimeError, NotImplementedError) as e:
-        if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
-            pytest.skip(f"CPU kernel does not support {dtype}: {e}")
-        raise
 
 
 def noise_bias_act_formula(x, bias, noise, strength, act, alpha, gain, clamp):
@@ -82,12 +67,12 @@ _CASES = [
 
 def _make(case, dtype):
     _, shape, act, alpha, gain, clamp, mode, nb, use_bias = case
-    x = _randn(shape, seed=60).to(dtype)
-    bias = _randn((shape[1],), seed=61, scale=0.5).to(dtype) if use_bias else None
+    x = randn(shape, seed=60).to(dtype)
+    bias = randn((shape[1],), seed=61, scale=0.5).to(dtype) if use_bias else None
     noise = strength = None
     if mode != "none":
-        noise = _randn((nb, 1) + tuple(shape[2:]), seed=62).to(dtype)
-        strength = torch.tensor(0.7, dtype=torch.float64) if mode == "scalar" else _randn((shape[1],), seed=63)
+        noise = randn((nb, 1) + tuple(shape[2:]), seed=62).to(dtype)
+        strength = torch.tensor(0.7, dtype=torch.float64) if mode == "scalar" else randn((shape[1],), seed=63)
         strength = strength.to(dtype)
     return x, bias, noise, strength
 
@@ -105,7 +90,7 @@ _PARAMS += [pytest.param(dt, _CASES[i], id=_id(dt, _CASES[i]))
 def test_noise_bias_act_matches_direct_formula(dtype, case):
     _, shape, act, alpha, gain, clamp, mode, nb, use_bias = case
     x, bias, noise, strength = _make(case, dtype)
-    got = _run(lambda: noise_bias_act(x, bias=bias, noise=noise, noise_strength=strength, act=act, alpha=alpha,
+    got = run_or_skip(lambda: noise_bias_act(x, bias=bias, noise=noise, noise_strength=strength, act=act, alpha=alpha,
                                       gain=gain, clamp=clamp), dtype)
     d = (lambda t: None if t is None else t.double().numpy())
     expected = noise_bias_act_formula(d(x), d(bias), d(noise), d(strength), act, alpha, gain, clamp)
@@ -118,9 +103,9 @@ def test_noise_bias_act_matches_direct_formula(dtype, case):
 
 
 def test_noise_bias_act_batch1_noise_equals_repeated_noise():
-    x = _randn((3, 2, 4, 5), seed=70)
-    noise1 = _randn((1, 1, 4, 5), seed=71)
-    strength = _randn((2,), seed=72)
+    x = randn((3, 2, 4, 5), seed=70)
+    noise1 = randn((1, 1, 4, 5), seed=71)
+    strength = randn((2,), seed=72)
     a = noise_bias_act(x, noise=noise1, noise_strength=strength, act="lrelu")
     b = noise_bias_act(x, noise=noise1.expand(3, 1, 4, 5).contiguous(), noise_strength=strength, act="lrelu")
     assert_close(a, b)

@@ -12,24 +12,8 @@ import pytest
 import torch
 
 from stylegan_fast.ops import setup_filter, torgb_skip
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
 from tests.tolerances import assert_close
-
-DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
-
-
-def _randn(shape, seed, scale=1.0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
-
-
-def _run(fn, dtype):
-    """Call ``fn``; skip (not fail) when the CPU kernel lacks ``dtype``."""
-    try:
-        return fn()
-    except (RuntimeError, NotImplementedError) as e:
-        if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
-            pytest.skip(f"CPU kernel does not support {dtype}: {e}")
-        raise
 
 
 def _upsample_1331_loops(img):
@@ -89,13 +73,13 @@ _PARAMS += [pytest.param(dt, _CASES[i], id=_id(dt, _CASES[i]))
 @pytest.mark.parametrize("dtype,case", _PARAMS)
 def test_torgb_skip_matches_einsum_and_upsample_loops(dtype, case):
     (n, c, h, w), img_c, with_skip, clamp = case
-    x = _randn((n, c, h, w), seed=120).to(dtype)
-    weight = _randn((img_c, c, 1, 1), seed=121, scale=1 / math.sqrt(c)).to(dtype)
-    styles = (_randn((n, c), seed=122) * 0.5 + 1.0).to(dtype)
-    bias = _randn((img_c,), seed=123, scale=0.3).to(dtype)
-    skip = _randn((n, img_c, h // 2, w // 2), seed=124).to(dtype) if with_skip else None
+    x = randn((n, c, h, w), seed=120).to(dtype)
+    weight = randn((img_c, c, 1, 1), seed=121, scale=1 / math.sqrt(c)).to(dtype)
+    styles = (randn((n, c), seed=122) * 0.5 + 1.0).to(dtype)
+    bias = randn((img_c,), seed=123, scale=0.3).to(dtype)
+    skip = randn((n, img_c, h // 2, w // 2), seed=124).to(dtype) if with_skip else None
     f = setup_filter([1, 3, 3, 1])
-    got = _run(lambda: torgb_skip(x, weight, styles, bias, skip=skip, resample_filter=f, clamp=clamp), dtype)
+    got = run_or_skip(lambda: torgb_skip(x, weight, styles, bias, skip=skip, resample_filter=f, clamp=clamp), dtype)
     d = (lambda t: None if t is None else t.double().numpy())
     expected = torgb_skip_derivation(d(x), d(weight), d(styles), d(bias), d(skip), clamp)
     assert got.dtype == dtype
@@ -108,8 +92,8 @@ def test_torgb_skip_matches_einsum_and_upsample_loops(dtype, case):
 
 
 def test_torgb_skip_clamp_really_clamps():
-    x = _randn((1, 4, 4, 4), seed=130) * 5
-    weight = _randn((3, 4, 1, 1), seed=131)
+    x = randn((1, 4, 4, 4), seed=130) * 5
+    weight = randn((3, 4, 1, 1), seed=131)
     y = torgb_skip(x, weight, torch.ones(1, 4, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), clamp=0.25)
     assert y.abs().max().item() == 0.25
     assert (y.abs() < 0.25).any()

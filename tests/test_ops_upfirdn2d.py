@@ -12,28 +12,12 @@ import pytest
 import torch
 
 from stylegan_fast.ops import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
 from tests.tolerances import assert_close
-
-DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
 
 
 def _shape_id(shape):
     return "x".join(str(s) for s in shape)
-
-
-def _randn(shape, seed, scale=1.0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
-
-
-def _run(fn, dtype):
-    """Call ``fn``; skip (not fail) when the CPU kernel lacks ``dtype``."""
-    try:
-        return fn()
-    except (RuntimeError, NotImplementedError) as e:
-        if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
-            pytest.skip(f"CPU kernel does not support {dtype}: {e}")
-        raise
 
 
 def upfirdn2d_loops(x, f, up, down, padding, flip_filter, gain):
@@ -151,7 +135,7 @@ def _filter(kind, seed):
     if kind == "none":
         return None
     shape = {"f2d3x4": (3, 4), "sep4": (4,), "sep3": (3,)}[kind]
-    f = _randn(shape, seed)
+    f = randn(shape, seed)
     return f / f.abs().sum() * (f.numel() ** 0.5 if f.ndim == 2 else 1.0)  # outputs of order 1
 
 
@@ -170,11 +154,11 @@ _PARAMS += [pytest.param(dt, _CASES[i][:6] + (1.0,), id=_case_id(dt, _CASES[i][:
 @pytest.mark.parametrize("dtype,case", _PARAMS)
 def test_upfirdn2d_matches_explicit_loops(dtype, case):
     shape, up, down, kind, flip, pad, gain = case
-    x = _randn(shape, seed=1).to(dtype)
+    x = randn(shape, seed=1).to(dtype)
     f = _filter(kind, seed=2)
     if f is not None and dtype != torch.float64:
         f = f.float()  # filters are float32 (as setup_filter makes them) unless the test runs in fp64
-    got = _run(lambda: upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=gain), dtype)
+    got = run_or_skip(lambda: upfirdn2d(x, f, up=up, down=down, padding=pad, flip_filter=flip, gain=gain), dtype)
     f_loops = np.ones((1, 1)) if f is None else f.double().numpy()
     expected = upfirdn2d_loops(x.double().numpy(), f_loops, up, down, pad, flip, gain)
     assert got.dtype == dtype
@@ -212,7 +196,7 @@ def test_upfirdn2d_matches_hand_computed_1d_convolution():
 @pytest.mark.parametrize("separable", [True, False], ids=["sep", "2d"])
 def test_upsample2d_output_size(up, hw, separable):
     f = setup_filter([1, 3, 3, 1], separable=separable).double()
-    x = _randn((2, 3, *hw), seed=8).abs() + 0.5
+    x = randn((2, 3, *hw), seed=8).abs() + 0.5
     y = upsample2d(x, f, up=up)
     assert tuple(y.shape) == (2, 3, hw[0] * up, hw[1] * up)
     assert y.min() >= 0 and y.max() > 0.25
@@ -244,9 +228,9 @@ def test_downsample2d_output_size(down, hw, separable):
     pytest.param(torch.bfloat16, (2, 1, 3, 6), id="bf16-2x1x3x6"),
 ])
 def test_upsample2d_matches_closed_form_loops(separable, dtype, shape):
-    x = _randn(shape, seed=3).to(dtype)
+    x = randn(shape, seed=3).to(dtype)
     f = setup_filter([1, 3, 3, 1], separable=separable)
-    got = _run(lambda: upsample2d(x, f), dtype)
+    got = run_or_skip(lambda: upsample2d(x, f), dtype)
     expected = _apply_separable_loops(x.double().numpy(), _up_1d_weights(shape[2]), _up_1d_weights(shape[3]))
     assert_close(got, expected, dtype=dtype)
 
@@ -258,9 +242,9 @@ def test_upsample2d_matches_closed_form_loops(separable, dtype, shape):
     pytest.param(torch.bfloat16, (1, 2, 4, 10), id="bf16-1x2x4x10"),
 ])
 def test_downsample2d_matches_closed_form_loops(separable, dtype, shape):
-    x = _randn(shape, seed=4).to(dtype)
+    x = randn(shape, seed=4).to(dtype)
     f = setup_filter([1, 3, 3, 1], separable=separable)
-    got = _run(lambda: downsample2d(x, f), dtype)
+    got = run_or_skip(lambda: downsample2d(x, f), dtype)
     expected = _apply_separable_loops(x.double().numpy(), _down_1d_weights(shape[2]), _down_1d_weights(shape[3]))
     assert_close(got, expected, dtype=dtype)
 
@@ -270,7 +254,7 @@ def test_downsample2d_matches_closed_form_loops(separable, dtype, shape):
 def test_filter2d_matches_closed_form_loops(flip, shape):
     # Normalized [1, 2, 3] keeps the size with one pixel of padding each side. A true convolution:
     # y[j] = (x[j+1] + 2 x[j] + 3 x[j-1]) / 6 per axis; the correlation mirrors the taps.
-    x = _randn(shape, seed=5)
+    x = randn(shape, seed=5)
     f = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) / 6
     m = {}
     for axis_len in set(shape[2:]):
@@ -346,7 +330,7 @@ def test_setup_filter_2d_input_and_none():
     pytest.param(2, 2, (-1, 2, 2, -1), True, 0.3, id="up2-down2-padm1_2_2_m1-corr-gain0.3"),
 ])
 def test_upfirdn2d_separable_matches_2d_outer_product(up, down, pad, flip, gain):
-    x = _randn((2, 3, 6, 5), seed=6)
+    x = randn((2, 3, 6, 5), seed=6)
     taps = [0.5, 2.0, -1.0, 3.0]
     f_sep = torch.tensor(taps, dtype=torch.float64) / sum(taps)  # built in fp64 (setup_filter is fp32)
     f_2d = torch.outer(f_sep, f_sep)
@@ -357,7 +341,7 @@ def test_upfirdn2d_separable_matches_2d_outer_product(up, down, pad, flip, gain)
 
 
 def test_upfirdn2d_padding_forms_are_equivalent():
-    x = _randn((1, 2, 4, 5), seed=7)
+    x = randn((1, 2, 4, 5), seed=7)
     f = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64) / 6
     y = upfirdn2d(x, f, padding=1)
     assert y.abs().max() > 0.1

@@ -12,24 +12,8 @@ import pytest
 import torch
 
 from stylegan_fast.ops import upscale_conv2d
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
 from tests.tolerances import assert_close
-
-DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
-
-
-def _randn(shape, seed, scale=1.0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
-
-
-def _run(fn, dtype):
-    """Call ``fn``; skip (not fail) when the CPU kernel lacks ``dtype``."""
-    try:
-        return fn()
-    except (RuntimeError, NotImplementedError) as e:
-        if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
-            pytest.skip(f"CPU kernel does not support {dtype}: {e}")
-        raise
 
 
 def _nearest2x_loops(x):
@@ -112,8 +96,8 @@ _PARAMS += [pytest.param(dt, _SHAPES[i], fused, id=_id(dt, _SHAPES[i], fused))
 
 
 def _inputs(n, i, h, w, o, dtype, seed=140):
-    x = _randn((n, i, h, w), seed).to(dtype)
-    weight = _randn((o, i, 3, 3), seed + 1, scale=1 / math.sqrt(9 * i)).to(dtype)
+    x = randn((n, i, h, w), seed).to(dtype)
+    weight = randn((o, i, 3, 3), seed + 1, scale=1 / math.sqrt(9 * i)).to(dtype)
     return x, weight
 
 
@@ -121,7 +105,7 @@ def _inputs(n, i, h, w, o, dtype, seed=140):
 def test_upscale_conv2d_matches_explicit_loops(dtype, shp, fused):
     n, i, h, w, o = shp
     x, weight = _inputs(n, i, h, w, o, dtype)
-    got = _run(lambda: upscale_conv2d(x, weight, fused=fused), dtype)
+    got = run_or_skip(lambda: upscale_conv2d(x, weight, fused=fused), dtype)
     expected = upscale_conv2d_loops(x.double(), weight.double(), fused)
     assert got.dtype == dtype
     assert tuple(got.shape) == (n, o, 2 * h, 2 * w)
@@ -155,7 +139,7 @@ def test_fused_kernel_matches_hand_computed():
     k1 = _fused_kernel_loops(np.ones((1, 1, 3, 3)))[0, 0]
     np.testing.assert_array_equal(k1, np.outer([1, 2, 2, 1], [1, 2, 2, 1]))
     from stylegan_fast.ops.upscale_conv2d.reference import fused_upscale_kernel
-    w_r = _randn((2, 3, 3, 3), seed=160)
+    w_r = randn((2, 3, 3, 3), seed=160)
     assert_close(fused_upscale_kernel(w_r), torch.from_numpy(_fused_kernel_loops(w_r.numpy())))
 
 

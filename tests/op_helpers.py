@@ -1,0 +1,21 @@
+"""Helpers shared by the op tests: dtype ids, seeded float64 inputs, dtype-aware calls."""
+import pytest
+import torch
+
+DTYPE_NAMES = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}
+
+
+def randn(shape, seed, scale=1.0):
+    """Seeded float64 normal samples times ``scale``."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
+
+
+def run_or_skip(fn, dtype):
+    """Call ``fn``; skip (not fail) when the CPU kernel lacks ``dtype``."""
+    try:
+        return fn()
+    except (RuntimeError, NotImplementedError) as e:
+        if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
+            pytest.skip(f"CPU kernel does not support {dtype}: {e}")
+        raise
