@@ -328,7 +328,7 @@ def main(argv=None) -> int:
     print()
     print(format_table(rows))
     print("\nx reference: img/s over the reference backend's img/s in this run; max err: max abs difference "
-          f"from the reference backend's images (FAIL above tol x max(1, max|ref|), then not timed).")
+          "from the reference backend's images (FAIL above tol x max(1, max|ref|), then not timed).")
     if args.json:
         settings = {k: (str(v) if isinstance(v, torch.device) else v) for k, v in vars(args).items() if k != "json"}
         with open(args.json, "w", encoding="utf-8") as f:
