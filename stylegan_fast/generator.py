@@ -112,13 +112,25 @@ class Generator(nn.Module):
             save_file(tensors, str(tmp), metadata=metadata)
 
     @classmethod
-    def load(cls, path, backend: str = "auto", device: Union[str, torch.device] = "cpu") -> "Generator":
+    def load(cls, source, which: str = "G_ema", backend: str = "auto",
+             device: Union[str, torch.device] = "cpu", progress: bool = True) -> "Generator":
+        """A generator from any supported checkpoint (file or http(s) URL), format detected from the file.
+
+        Our safetensors, NVlabs pytorch pickles (``which`` = 'G_ema' or 'G'), NVlabs TensorFlow
+        StyleGAN1/StyleGAN2 pickles and rosinality .pt files (see stylegan_fast.checkpoints).
+        Nothing inside a checkpoint is ever executed.
+        """
+        from .checkpoints import load_generator
+
+        return load_generator(source, which=which, backend=backend, device=device, progress=progress)
+
+    @classmethod
+    def read_safetensors(cls, path) -> "Generator":
+        """Our own format: safetensors with the config as JSON in the metadata."""
         from safetensors import SafetensorError
         from safetensors import safe_open
 
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no generator file at {str(path)!r}")
         try:
             with safe_open(str(path), framework="pt", device="cpu") as f:
                 metadata = f.metadata() or {}
@@ -137,9 +149,7 @@ class Generator(nn.Module):
             raise ValueError(f"{str(path)!r} has no valid generator config in its metadata: {e}") from None
         G = cls(config, backend="auto")
         G.load_tensors(tensors, source=str(path))
-        G = G.to(device)
-        G.backend = backend
-        return G.eval().requires_grad_(False)
+        return G
 
     def load_tensors(self, tensors: dict, source: str = "tensors") -> None:
         """Copy a full state dict in, with an error naming any missing, unexpected or mis-shaped key."""

@@ -86,7 +86,7 @@ def test_load_missing_file(tmp_path):
 def test_load_not_safetensors(tmp_path, content):
     path = tmp_path / "junk.pkl"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match="is not a readable safetensors file"):
+    with pytest.raises(ValueError, match="is not a checkpoint stylegan_fast can read"):
         sf.Generator.load(path)
 
 

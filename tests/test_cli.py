@@ -100,7 +100,7 @@ def test_render_not_a_network(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"this is not a checkpoint")
     r = run("render", "--network", bad, "--outdir", tmp_path / "o")
-    assert r.exit_code == 1 and "not a readable safetensors file" in r.output
+    assert r.exit_code == 1 and "is not a checkpoint stylegan_fast can read" in r.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error when CUDA is absent")
