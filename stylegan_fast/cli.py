@@ -28,8 +28,10 @@ def _pick_device(name):
     return torch.device(name)
 
 
-def load_network(network, device, backend="auto"):
-    """A Generator from a file, or the built-in default model when ``network`` is None."""
+def load_network(network, device, backend="auto", which="G_ema"):
+    """A Generator from a file or URL (any supported format), or the built-in model when ``network`` is None."""
+    import pickle
+
     from .generator import Generator
     from .models import DEFAULT_MODEL_NOTE, default_model
 
@@ -37,9 +39,13 @@ def load_network(network, device, backend="auto"):
         click.echo(f"note: no --network given; using the {DEFAULT_MODEL_NOTE}", err=True)
         return default_model(device=device, backend=backend)
     try:
-        return Generator.load(network, backend=backend, device=device)
-    except (FileNotFoundError, ValueError) as e:
+        return Generator.load(network, which=which, backend=backend, device=device)
+    except (OSError, ValueError, pickle.UnpicklingError) as e:
         _fail(str(e))
+
+
+WHICH_OPTION = click.option("--which", type=click.Choice(["G_ema", "G"]), default="G_ema", show_default=True,
+                            help="Which generator of an NVlabs training pickle.")
 
 
 def _parse_seeds(ctx, param, value):
@@ -58,7 +64,10 @@ def main():
 
 
 @main.command()
-@click.option("--network", "network", metavar="PATH", help="Generator file (.safetensors); default: built-in model.")
+@click.option("--network", "network", metavar="PATH|URL",
+              help="Generator: our .safetensors, an NVlabs pickle (PyTorch or TF), a rosinality .pt, or an "
+                   "http(s) URL of one (downloaded once into the cache); default: the built-in model.")
+@WHICH_OPTION
 @click.option("--seeds", callback=_parse_seeds, default="0-7", show_default=True,
               help="Seeds as in NVlabs' gen_images.py, e.g. 0-7,12.")
 @click.option("--trunc", "truncation_psi", type=float, default=None,
@@ -75,7 +84,7 @@ def main():
 @click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(sorted(DTYPES)), default="fp32", show_default=True)
-def render(network, seeds, truncation_psi, truncation_cutoff, noise_mode, class_idx, outdir, grid, no_images,
+def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode, class_idx, outdir, grid, no_images,
            batch_size, device, backend, dtype):
     """Render one image per seed (and optionally a grid)."""
     import numpy as np
@@ -90,7 +99,7 @@ def render(network, seeds, truncation_psi, truncation_cutoff, noise_mode, class_
         _fail("--no-images needs --grid, otherwise nothing would be written")
     dev = _pick_device(device)
     try:
-        G = load_network(network, dev, backend)
+        G = load_network(network, dev, backend, which)
     except BackendUnavailableError as e:
         _fail(str(e))
     G = G.to(getattr(torch, DTYPES[dtype]))
@@ -137,15 +146,17 @@ def render(network, seeds, truncation_psi, truncation_cutoff, noise_mode, class_
 
 
 @main.command()
-@click.argument("path", required=False)
-def info(path):
-    """Architecture summary of a generator file (default: the built-in model)."""
+@click.argument("path", required=False, metavar="[FILE|URL]")
+@WHICH_OPTION
+def info(path, which):
+    """Format and architecture summary of a generator (default: the built-in model)."""
     import torch
 
-    G = load_network(path, torch.device("cpu"))
+    G = load_network(path, torch.device("cpu"), which=which)
     cfg = G.config
     n_params = sum(p.numel() for p in G.parameters())
-    rows = [("source", path or "built-in default model"), ("arch", cfg.arch),
+    rows = [("source", path or "built-in default model"),
+            ("format", getattr(G, "source_format", "built-in")), ("arch", cfg.arch),
             ("resolution", f"{cfg.resolution}x{cfg.resolution}x{cfg.img_channels}"),
             ("z_dim / w_dim / c_dim", f"{cfg.z_dim} / {cfg.w_dim} / {cfg.c_dim}"),
             ("num_ws", cfg.num_ws), ("mapping layers", cfg.mapping_layers),
@@ -158,6 +169,45 @@ def info(path):
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         click.echo(f"{k:<{width}}  {v}")
+
+
+CONVERT_TARGETS = ("safetensors", "nvlabs-state-dict")
+
+
+@main.command()
+@click.argument("source", metavar="IN")
+@click.argument("out", metavar="OUT", type=click.Path(dir_okay=False))
+@WHICH_OPTION
+@click.option("--to", "target", type=click.Choice(CONVERT_TARGETS), default="safetensors", show_default=True,
+              help="safetensors: our format (fastest to load); nvlabs-state-dict: a torch.save'd state dict "
+                   "under stylegan2-ada-pytorch's parameter names (StyleGAN2 only).")
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+def convert(source, out, which, target, force):
+    """Convert any supported checkpoint (file or URL) to OUT."""
+    import torch
+
+    from . import ops
+    from .fileio import atomic_path
+
+    out_path = Path(out)
+    if out_path.exists() and not force:
+        _fail(f"{out} exists; pass --force to overwrite it")
+    G = load_network(source, torch.device("cpu"), which=which)
+    if target == "safetensors":
+        G.save(out_path)
+    else:
+        if G.arch != "stylegan2":
+            _fail(f"--to nvlabs-state-dict needs a StyleGAN2 generator, this one is {G.arch}")
+        state = {k.replace(".noise.noise_const", ".noise_const"): v.contiguous() for k, v in G.state_dict().items()}
+        # NVlabs also keeps the [1, 3, 3, 1] FIR filter as a buffer of every block and every conv layer.
+        fir = ops.setup_filter([1, 3, 3, 1], separable=False)
+        prefixes = {f"synthesis.b{res}" for res in G.config.block_resolutions}
+        prefixes |= {k[: -len(".noise_strength")] for k in state if k.endswith(".noise_strength")}
+        state.update({f"{p}.resample_filter": fir.clone() for p in prefixes})
+        with atomic_path(out_path) as tmp:
+            torch.save(state, tmp)
+    click.echo(f"converted {source} ({getattr(G, 'source_format', '?')}, {G.arch} {G.img_resolution}px) "
+               f"-> {out} ({target})")
 
 
 @main.command()

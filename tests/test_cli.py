@@ -143,3 +143,29 @@ def test_doctor_lists_every_backend():
 def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "stylegan_fast", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "render" in r.stdout and "doctor" in r.stdout
+
+
+def test_convert_to_safetensors_round_trip(tmp_path, small_network):
+    out = tmp_path / "copy.safetensors"
+    r = run("convert", small_network, out)
+    assert r.exit_code == 0, r.output
+    a, b = sf.Generator.load(small_network), sf.Generator.load(out)
+    z = sf.z_from_seeds([3], a.z_dim)
+    assert torch.equal(a(z), b(z))
+    r = run("convert", small_network, out)
+    assert r.exit_code == 1 and "exists" in r.output  # never overwrites without --force
+
+
+def test_convert_to_nvlabs_state_dict(tmp_path, small_network):
+    out = tmp_path / "nv.pt"
+    r = run("convert", small_network, out, "--to", "nvlabs-state-dict")
+    assert r.exit_code == 0, r.output
+    state = torch.load(out, weights_only=True)
+    G = sf.Generator.load(small_network)
+    ours = G.state_dict()
+    assert torch.equal(state["synthesis.b8.conv0.noise_const"], ours["synthesis.b8.conv0.noise.noise_const"])
+    assert not any(".noise.noise_const" in k for k in state)
+    for res in (4, 8, 16):
+        assert torch.allclose(state[f"synthesis.b{res}.resample_filter"].sum(), torch.tensor(1.0))
+        assert state[f"synthesis.b{res}.conv1.resample_filter"].shape == (4, 4)
+    assert len(state) == len(ours) + 3 + 5  # + one filter per block and per conv layer
