@@ -156,7 +156,7 @@ def info(path, which):
     cfg = G.config
     n_params = sum(p.numel() for p in G.parameters())
     rows = [("source", path or "built-in default model"),
-            ("format", getattr(G, "source_format", "built-in")), ("arch", cfg.arch),
+            ("format", G.source_format or "built-in"), ("arch", cfg.arch),
             ("resolution", f"{cfg.resolution}x{cfg.resolution}x{cfg.img_channels}"),
             ("z_dim / w_dim / c_dim", f"{cfg.z_dim} / {cfg.w_dim} / {cfg.c_dim}"),
             ("num_ws", cfg.num_ws), ("mapping layers", cfg.mapping_layers),
@@ -206,7 +206,7 @@ def convert(source, out, which, target, force):
         state.update({f"{p}.resample_filter": fir.clone() for p in prefixes})
         with atomic_path(out_path) as tmp:
             torch.save(state, tmp)
-    click.echo(f"converted {source} ({getattr(G, 'source_format', '?')}, {G.arch} {G.img_resolution}px) "
+    click.echo(f"converted {source} ({G.source_format}, {G.arch} {G.img_resolution}px) "
                f"-> {out} ({target})")
 
 

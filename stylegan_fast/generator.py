@@ -34,6 +34,7 @@ class Generator(nn.Module):
         elif kwargs:
             raise TypeError("pass either a GeneratorConfig or keyword arguments, not both")
         self.config = config
+        self.source_format: Optional[str] = None  # set by Generator.load: the checkpoint format read
         self.mapping = MappingNetwork(config)
         self.synthesis = SYNTHESIS[config.arch](config)
         self.backend = backend
