@@ -62,10 +62,10 @@ def read_foreign(path: Path, which: str = "G_ema") -> ForeignCheckpoint:
     if which not in WHICH:
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
     kind = sniff_format(path)
-    if kind == "zip":
-        from . import rosinality
+    from . import rosinality
 
-        return rosinality.read(path)
+    if kind == "zip" or rosinality.is_legacy_torch_file(path):  # torch.save: zip, or pre-1.6 legacy format
+        return rosinality.read(path, which=which)
     try:
         obj = load_pickle(path)
     except UnsafePickleError as e:
@@ -83,7 +83,7 @@ def read_foreign(path: Path, which: str = "G_ema") -> ForeignCheckpoint:
     if isinstance(obj, dict) and ("g_ema" in obj or "latent_avg" in obj):
         from . import rosinality
 
-        return rosinality.read(path)
+        return rosinality.read(path, which=which)
     raise CheckpointError(f"{str(path)!r} is a pickle but no known StyleGAN checkpoint (top level: "
                           f"{type(obj).__name__}); supported formats: {', '.join(FORMATS)}")
 
