@@ -70,7 +70,7 @@ def read_foreign(path: Path, which: str = "G_ema") -> ForeignCheckpoint:
         obj = load_pickle(path)
     except UnsafePickleError as e:
         raise UnsafePickleError(f"{str(path)!r}: {e}") from None
-    except (EOFError, pickle_errors()) as e:
+    except (EOFError, *pickle_errors()) as e:
         raise CheckpointError(f"{str(path)!r} is truncated or corrupted: {type(e).__name__}: {e}") from None
     if isinstance(obj, dict) and any(k in obj for k in ("G_ema", "G", "D")):
         from . import nvlabs_pytorch
