@@ -1,0 +1,20 @@
+"""python -m stylegan_fast.train --out runs/demo --iterations 4000 --batch 16 (resumes from --out if present)."""
+import argparse
+import dataclasses
+
+from .trainer import TrainOptions, train
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m stylegan_fast.train", description=__doc__)
+    for f in dataclasses.fields(TrainOptions):
+        kind = {"Optional[float]": float, "Optional[int]": int}.get(str(f.type), f.type)
+        kind = {"int": int, "float": float, "str": str}.get(kind, kind) if isinstance(kind, str) else kind
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
+    args = p.parse_args(argv)
+    path = train(TrainOptions(**vars(args)))
+    print(f"generator (EMA) written to {path}")
+
+
+if __name__ == "__main__":
+    main()

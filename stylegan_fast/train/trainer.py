@@ -1,0 +1,169 @@
+"""Train a StyleGAN2 generator (reference backend, autograd) on the procedural identikit faces.
+
+The StyleGAN2 recipe, compact: non-saturating logistic loss, lazy R1 regularization on reals,
+Adam (betas 0, 0.99) with the lazy-regularization correction, style-mixing regularization,
+w_avg tracking, an exponential moving average of G (with ramp-up), periodic sample grids and
+snapshots, and resuming from the last state. Runs on CPU and CUDA.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..fileio import atomic_path
+from ..generator import Generator
+from ..images import make_grid, save_image, to_uint8
+from . import identikit
+from .discriminator import Discriminator
+
+DEMO_CONFIG = dict(arch="stylegan2", resolution=64, z_dim=128, w_dim=128, mapping_layers=4, channel_base=2048,
+                   channel_max=64)
+
+
+@dataclasses.dataclass
+class TrainOptions:
+    out: str = "runs/demo"
+    iterations: int = 4000
+    batch: int = 16
+    lr: float = 0.0025
+    r1_gamma: Optional[float] = None  # None: 0.0002 * res^2 / batch (NVlabs' auto config)
+    r1_interval: int = 16
+    style_mixing_prob: float = 0.9
+    ema_kimg: Optional[float] = None  # None: batch * 10 / 32
+    ema_rampup: float = 0.05
+    dataset_size: int = 20000
+    sample_every: int = 250
+    snapshot_every: int = 500
+    seed: int = 0
+    device: str = "cpu"
+    threads: Optional[int] = None
+
+
+def mixed_ws(G: Generator, z: torch.Tensor, prob: float) -> torch.Tensor:
+    """ws for z; with probability ``prob`` the rows from a random cutoff on come from a second z."""
+    ws = G.mapping(z)
+    if prob > 0 and torch.rand([]) < prob:
+        cutoff = int(torch.randint(1, G.num_ws, []))
+        ws2 = G.mapping(torch.randn_like(z))
+        ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+    return ws
+
+
+def real_pool(opts: TrainOptions, out: Path) -> torch.Tensor:
+    """The training images, [dataset_size, 3, 64, 64] uint8, generated once and cached in ``out``."""
+    cache = out / f"identikit_{opts.dataset_size}_{DEMO_CONFIG['resolution']}.npy"
+    if cache.is_file():
+        return torch.from_numpy(np.load(cache))
+    seeds = range(opts.dataset_size)
+    images = np.stack([identikit.face(s, DEMO_CONFIG["resolution"]) for s in tqdm(seeds, desc="dataset")])
+    images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, images)
+    return torch.from_numpy(images)
+
+
+def train(opts: TrainOptions) -> Path:
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    device = torch.device(opts.device)
+    torch.manual_seed(opts.seed)
+
+    G = Generator.from_config(**DEMO_CONFIG, backend="reference").to(device)
+    D = Discriminator(DEMO_CONFIG["resolution"], 3, DEMO_CONFIG["channel_base"], DEMO_CONFIG["channel_max"]).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    r1_gamma = opts.r1_gamma if opts.r1_gamma is not None else 0.0002 * DEMO_CONFIG["resolution"] ** 2 / opts.batch
+    ratio = opts.r1_interval / (opts.r1_interval + 1)  # lazy regularization: keep the effective step size
+    opt_G = torch.optim.Adam(G.parameters(), lr=opts.lr, betas=(0.0, 0.99), eps=1e-8)
+    opt_D = torch.optim.Adam(D.parameters(), lr=opts.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+    ema_nimg = (opts.ema_kimg if opts.ema_kimg is not None else opts.batch * 10 / 32) * 1000
+
+    state_path = out / "state.pt"
+    start = 0
+    if state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        G.load_state_dict(state["G"]), D.load_state_dict(state["D"]), G_ema.load_state_dict(state["G_ema"])
+        opt_G.load_state_dict(state["opt_G"]), opt_D.load_state_dict(state["opt_D"])
+        torch.set_rng_state(state["rng"])
+        start = int(state["iteration"])
+        print(f"resumed from {state_path} at iteration {start}")
+    with open(out / "options.json", "w") as f:
+        json.dump({**dataclasses.asdict(opts), "config": DEMO_CONFIG, "r1_gamma": r1_gamma}, f, indent=2)
+
+    reals = real_pool(opts, out)
+    grid_z = torch.randn([32, G.z_dim], generator=torch.Generator().manual_seed(123)).to(device)
+    log = open(out / "log.jsonl", "a")
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, opts.iterations), initial=start, total=opts.iterations, desc="train")
+    for it in bar:
+        idx = torch.randint(len(reals), [opts.batch])
+        real = reals[idx].to(device).float() / 127.5 - 1
+
+        # Discriminator: softplus(D(fake)) + softplus(-D(real)) [+ lazy R1 on reals].
+        D.requires_grad_(True)
+        with torch.no_grad():
+            fake = G.synthesis(mixed_ws(G, torch.randn([opts.batch, G.z_dim], device=device), opts.style_mixing_prob),
+                               noise_mode="random")
+        do_r1 = it % opts.r1_interval == 0
+        real.requires_grad_(do_r1)
+        logits_real = D(real)
+        loss_D = F.softplus(D(fake)).mean() + F.softplus(-logits_real).mean()
+        r1 = torch.zeros([], device=device)
+        if do_r1:
+            (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
+            r1 = grad.square().sum(dim=[1, 2, 3]).mean()
+            loss_D = loss_D + r1 * (r1_gamma / 2) * opts.r1_interval
+        opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        opt_D.step()
+
+        # Generator: softplus(-D(G(z))), with style mixing; track w_avg as training does.
+        D.requires_grad_(False)
+        z = torch.randn([opts.batch, G.z_dim], device=device)
+        ws = mixed_ws(G, z, opts.style_mixing_prob)
+        with torch.no_grad():
+            G.mapping.w_avg.copy_(ws[:, 0].mean(dim=0).lerp(G.mapping.w_avg, G.config.w_avg_beta))
+        loss_G = F.softplus(-D(G.synthesis(ws, noise_mode="random"))).mean()
+        opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        opt_G.step()
+
+        # EMA of G (ramped up at the start), buffers copied.
+        nimg = (it + 1) * opts.batch
+        beta = 0.5 ** (opts.batch / max(min(ema_nimg, nimg * opts.ema_rampup), 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, beta))
+            for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+                b_ema.copy_(b)
+
+        bar.set_postfix(D=f"{loss_D.item():.3f}", G=f"{loss_G.item():.3f}", refresh=False)
+        if it % 50 == 0:
+            log.write(json.dumps(dict(it=it, loss_D=loss_D.item(), loss_G=loss_G.item(), r1=r1.item(),
+                                      sec=round(time.perf_counter() - t0, 1))) + "\n")
+            log.flush()
+        last = it + 1 == opts.iterations
+        if (it + 1) % opts.sample_every == 0 or last:
+            with torch.no_grad():
+                imgs = to_uint8(G_ema(grid_z, noise_mode="const")).cpu().numpy()
+            save_image(make_grid(imgs, cols=8), out / f"fakes{it + 1:06d}.png")
+        if (it + 1) % opts.snapshot_every == 0 or last:
+            G_ema.save(out / "network-latest.safetensors")
+            with atomic_path(state_path) as tmp:
+                torch.save(dict(G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
+                                opt_G=opt_G.state_dict(), opt_D=opt_D.state_dict(), rng=torch.get_rng_state(),
+                                iteration=it + 1), tmp)
+    log.close()
+    return out / "network-latest.safetensors"
