@@ -63,17 +63,42 @@ def main():
     """stylegan_fast: render, inspect and check StyleGAN generators."""
 
 
+NETWORK_OPTION = click.option(
+    "--network", "network", metavar="PATH|URL",
+    help="Generator: our .safetensors, an NVlabs pickle (PyTorch or TF), a rosinality .pt, or an http(s) URL of "
+         "one (downloaded once into the cache); default: the built-in model.")
+
+
+def _truncation(G, truncation_psi, truncation_cutoff):
+    """--trunc / --trunc-cutoff, defaulting to the model's paper truncation."""
+    if truncation_psi is None:
+        truncation_psi, paper_cutoff = G.paper_truncation
+        truncation_cutoff = paper_cutoff if truncation_cutoff is None else truncation_cutoff
+    return truncation_psi, truncation_cutoff
+
+
+TRUNC_OPTIONS = [
+    click.option("--trunc", "truncation_psi", type=float, default=None,
+                 help="Truncation psi [default: the model's paper value: 1, or 0.7 for StyleGAN1]."),
+    click.option("--trunc-cutoff", "truncation_cutoff", type=click.IntRange(min=0), default=None,
+                 help="Truncate only the first N ws [default: all, or 8 for StyleGAN1 at its paper psi]."),
+]
+
+
+def _with(options):
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
 @main.command()
-@click.option("--network", "network", metavar="PATH|URL",
-              help="Generator: our .safetensors, an NVlabs pickle (PyTorch or TF), a rosinality .pt, or an "
-                   "http(s) URL of one (downloaded once into the cache); default: the built-in model.")
+@NETWORK_OPTION
 @WHICH_OPTION
 @click.option("--seeds", callback=_parse_seeds, default="0-7", show_default=True,
               help="Seeds as in NVlabs' gen_images.py, e.g. 0-7,12.")
-@click.option("--trunc", "truncation_psi", type=float, default=None,
-              help="Truncation psi [default: the model's paper value: 1, or 0.7 for StyleGAN1].")
-@click.option("--trunc-cutoff", "truncation_cutoff", type=click.IntRange(min=0), default=None,
-              help="Truncate only the first N ws [default: all, or 8 for StyleGAN1 at its paper psi].")
+@_with(TRUNC_OPTIONS)
 @click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
 @click.option("--class", "class_idx", type=click.IntRange(min=0), default=None, help="Class label (conditional models).")
 @click.option("--outdir", type=click.Path(file_okay=False), default="out", show_default=True,
@@ -103,9 +128,7 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
     except BackendUnavailableError as e:
         _fail(str(e))
     G = G.to(getattr(torch, DTYPES[dtype]))
-    if truncation_psi is None:
-        truncation_psi, paper_cutoff = G.paper_truncation
-        truncation_cutoff = paper_cutoff if truncation_cutoff is None else truncation_cutoff
+    truncation_psi, truncation_cutoff = _truncation(G, truncation_psi, truncation_cutoff)
 
     c = None
     if G.c_dim:
@@ -143,6 +166,51 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
     click.echo(f"rendered {len(seeds)} images ({G.img_resolution}x{G.img_resolution}, {G.arch}, psi "
                f"{truncation_psi}, backend {G.backend}, {dev}) in {elapsed:.2f}s "
                f"({len(seeds) / elapsed:.1f} img/s) -> {', '.join(where)}")
+
+
+@main.command()
+@NETWORK_OPTION
+@WHICH_OPTION
+@click.option("--rows", "row_seeds", callback=_parse_seeds, default="0-3", show_default=True,
+              help="Seeds of the faces that give the styles outside --styles (one grid row each).")
+@click.option("--cols", "col_seeds", callback=_parse_seeds, default="10-13", show_default=True,
+              help="Seeds of the faces that give the --styles layers (one grid column each).")
+@click.option("--styles", default="coarse", show_default=True,
+              help="ws layers taken from the column face: coarse, medium, fine, ranges like 0-3, or both: coarse,8.")
+@_with(TRUNC_OPTIONS)
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="out/style_mixing.png", show_default=True)
+@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
+def mix(network, which, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, noise_mode, out, device):
+    """Style-mixing grid: row faces with the --styles layers of the column faces (NVlabs' style_mixing.py)."""
+    import numpy as np
+    import torch
+
+    from .images import make_grid, save_image, to_uint8
+    from .latents import z_from_seeds
+    from .styles import mix as mix_ws
+
+    dev = _pick_device(device)
+    G = load_network(network, dev, which=which)
+    if G.c_dim:
+        _fail("mix supports unconditional networks only")
+    truncation_psi, truncation_cutoff = _truncation(G, truncation_psi, truncation_cutoff)
+    try:
+        layers = G.style_layers(styles)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--styles") from None
+    with torch.inference_mode():
+        ws_rows = G.mapping(z_from_seeds(row_seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)
+        ws_cols = G.mapping(z_from_seeds(col_seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)
+        render_ws = lambda ws: to_uint8(G.synthesis(ws, noise_mode=noise_mode)).cpu().numpy()  # noqa: E731
+        rows_img, cols_img = render_ws(ws_rows), render_ws(ws_cols)
+        cells = [render_ws(mix_ws(ws_rows, ws_cols[j:j + 1], layers)) for j in range(len(col_seeds))]
+    blank = np.zeros_like(rows_img[0])
+    tiles = [blank, *cols_img]  # header row: the column faces
+    for i in range(len(row_seeds)):
+        tiles += [rows_img[i], *(cells[j][i] for j in range(len(col_seeds)))]
+    save_image(make_grid(np.stack(tiles), cols=len(col_seeds) + 1), out)
+    click.echo(f"style mixing ({styles}: ws {','.join(map(str, layers))} from the columns) -> {out}")
 
 
 @main.command()

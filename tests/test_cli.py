@@ -169,3 +169,25 @@ def test_convert_to_nvlabs_state_dict(tmp_path, small_network):
         assert torch.allclose(state[f"synthesis.b{res}.resample_filter"].sum(), torch.tensor(1.0))
         assert state[f"synthesis.b{res}.conv1.resample_filter"].shape == (4, 4)
     assert len(state) == len(ours) + 3 + 5  # + one filter per block and per conv layer
+
+
+def test_mix_grid_layout_and_cells(tmp_path, small_network):
+    out = tmp_path / "mix.png"
+    r = run("mix", "--network", small_network, "--rows", "1,2", "--cols", "7-9", "--styles", "0-2", "--out", out)
+    assert r.exit_code == 0, r.output
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (3 * 16, 4 * 16, 3)  # header row + 2 rows, blank corner + 3 columns
+    G = sf.Generator.load(small_network)
+    with torch.no_grad():
+        ws_r = G.mapping(sf.z_from_seeds([1, 2], G.z_dim))
+        ws_c = G.mapping(sf.z_from_seeds([7, 8, 9], G.z_dim))
+        tile = lambda ws: sf.to_uint8(G.synthesis(ws)).numpy()  # noqa: E731
+        cell_2_8 = tile(sf.mix(ws_r[1:2], ws_c[1:2], [0, 1, 2]))[0]
+        header_9 = tile(ws_c[2:3])[0]
+        row_1 = tile(ws_r[0:1])[0]
+    np.testing.assert_array_equal(grid[32:48, 32:48], cell_2_8)  # row seed 2, column seed 8
+    np.testing.assert_array_equal(grid[0:16, 48:64], header_9)
+    np.testing.assert_array_equal(grid[16:32, 0:16], row_1)
+    assert not grid[0:16, 0:16].any()  # blank corner
+    r = run("mix", "--network", small_network, "--styles", "0-99", "--out", out)
+    assert r.exit_code == 2 and "out of range" in r.output
