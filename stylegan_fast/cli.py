@@ -239,7 +239,7 @@ def info(path, which):
         click.echo(f"{k:<{width}}  {v}")
 
 
-CONVERT_TARGETS = ("safetensors", "nvlabs-state-dict")
+CONVERT_TARGETS = ("safetensors", "nvlabs-state-dict", "rosinality")
 
 
 @main.command()
@@ -248,7 +248,8 @@ CONVERT_TARGETS = ("safetensors", "nvlabs-state-dict")
 @WHICH_OPTION
 @click.option("--to", "target", type=click.Choice(CONVERT_TARGETS), default="safetensors", show_default=True,
               help="safetensors: our format (fastest to load); nvlabs-state-dict: a torch.save'd state dict "
-                   "under stylegan2-ada-pytorch's parameter names (StyleGAN2 only).")
+                   "under stylegan2-ada-pytorch's parameter names; rosinality: a stylegan2-pytorch checkpoint "
+                   "{'g_ema', 'latent_avg'} (both StyleGAN2 only).")
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 def convert(source, out, which, target, force):
     """Convert any supported checkpoint (file or URL) to OUT."""
@@ -263,6 +264,15 @@ def convert(source, out, which, target, force):
     G = load_network(source, torch.device("cpu"), which=which)
     if target == "safetensors":
         G.save(out_path)
+    elif target == "rosinality":
+        from .checkpoints import rosinality
+
+        try:
+            ckpt = rosinality.export(G)
+        except ValueError as e:
+            _fail(str(e))
+        with atomic_path(out_path) as tmp:
+            torch.save(ckpt, tmp)
     else:
         if G.arch != "stylegan2":
             _fail(f"--to nvlabs-state-dict needs a StyleGAN2 generator, this one is {G.arch}")

@@ -350,3 +350,45 @@ def convert(sd: dict, config: GeneratorConfig, name: str = "checkpoint", dtype=t
         styled(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1", 2 * k + 2)
         torgb(f"to_rgbs.{k}", f"synthesis.b{res}.torgb")
     return {k: v.contiguous() for k, v in out.items()}
+
+
+def export(G) -> dict:
+    """Our StyleGAN2 generator -> {'g_ema': rosinality state dict, 'latent_avg': w_avg} (inverse of convert)."""
+    config = G.config
+    if config.arch != "stylegan2" or config.c_dim:
+        raise CheckpointError("rosinality checkpoints hold unconditional StyleGAN2 generators only")
+    ours = {k: v.detach().float().cpu() for k, v in G.state_dict().items()}
+    fir = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    kernel = torch.outer(fir, fir) / torch.outer(fir, fir).sum() * 4  # Blur / Upsample kernels (factor 2 -> x4)
+    sd = {}
+    for i in range(1, config.mapping_layers + 1):
+        sd[f"style.{i}.weight"] = ours[f"mapping.fc{i - 1}.weight"]
+        sd[f"style.{i}.bias"] = ours[f"mapping.fc{i - 1}.bias"]
+
+    def styled(dst, src, noise_index, up):
+        w = ours[f"{src}.weight"]
+        sd[f"{dst}.conv.weight"] = (w * math.sqrt(w.shape[1] * w.shape[2] * w.shape[3]))[None]
+        sd[f"{dst}.conv.modulation.weight"] = ours[f"{src}.affine.weight"]
+        sd[f"{dst}.conv.modulation.bias"] = ours[f"{src}.affine.bias"]
+        if up:
+            sd[f"{dst}.conv.blur.kernel"] = kernel.clone()
+        sd[f"{dst}.noise.weight"] = ours[f"{src}.noise_strength"].reshape([1])
+        sd[f"{dst}.activate.bias"] = ours[f"{src}.bias"]
+        sd[f"noises.noise_{noise_index}"] = ours[f"{src}.noise.noise_const"][None, None]
+
+    def torgb(dst, src, up):
+        sd[f"{dst}.conv.weight"] = ours[f"{src}.weight"][None]
+        sd[f"{dst}.conv.modulation.weight"] = ours[f"{src}.affine.weight"]
+        sd[f"{dst}.conv.modulation.bias"] = ours[f"{src}.affine.bias"]
+        sd[f"{dst}.bias"] = ours[f"{src}.bias"].reshape(1, -1, 1, 1)
+        if up:
+            sd[f"{dst}.upsample.kernel"] = kernel.clone()
+
+    sd["input.input"] = ours["synthesis.b4.const"][None]
+    styled("conv1", "synthesis.b4.conv1", 0, up=False)
+    torgb("to_rgb1", "synthesis.b4.torgb", up=False)
+    for k, res in enumerate(config.block_resolutions[1:]):
+        styled(f"convs.{2 * k}", f"synthesis.b{res}.conv0", 2 * k + 1, up=True)
+        styled(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1", 2 * k + 2, up=False)
+        torgb(f"to_rgbs.{k}", f"synthesis.b{res}.torgb", up=True)
+    return {"g_ema": {k: v.contiguous() for k, v in sd.items()}, "latent_avg": ours["mapping.w_avg"]}
