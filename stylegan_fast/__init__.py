@@ -10,10 +10,10 @@ from .config import GeneratorConfig
 from .generator import Generator
 from .images import make_grid, save_image, to_uint8
 from .latents import parse_seeds, z_from_seeds
-from .models import default_model
+from .models import default_model, random_model
 from .styles import layer_groups, mix, parse_layers
 from .version import __version__
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "Generator", "GeneratorConfig", "backend_status",
-           "default_model", "layer_groups", "make_grid", "mix", "parse_layers", "parse_seeds",
+           "default_model", "layer_groups", "random_model", "make_grid", "mix", "parse_layers", "parse_seeds",
            "resolve_backend", "save_image", "to_uint8", "z_from_seeds", "__version__"]

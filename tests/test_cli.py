@@ -39,7 +39,7 @@ def run(*args):
 def test_render_default_model_writes_pngs_and_grid(tmp_path):
     r = run("render", "--seeds", "0-2,7", "--outdir", tmp_path / "out", "--grid", tmp_path / "grid.png")
     assert r.exit_code == 0, r.output
-    assert "built-in default model" in r.output  # says it is the untrained built-in model
+    assert "built-in demo model" in r.output  # says which model it used
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["seed0000.png", "seed0001.png", "seed0002.png", "seed0007.png"]
     for name in names:
