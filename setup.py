@@ -234,6 +234,7 @@ setup(
         "Pillow>=9.0",
         "tqdm>=4.60",
         "click>=8.1",
+        "imageio-ffmpeg>=0.5",
     ],
     extras_require={
         "test": ["pytest>=7.4", "pytest-benchmark>=4.0"],

@@ -9,11 +9,11 @@ from .backends import BACKENDS, BackendUnavailableError, backend_status, resolve
 from .config import GeneratorConfig
 from .generator import Generator
 from .images import make_grid, save_image, to_uint8
-from .latents import parse_seeds, z_from_seeds
+from .latents import load_ws, parse_seeds, save_ws, z_from_seeds
 from .models import default_model, random_model
 from .styles import layer_groups, mix, parse_layers
 from .version import __version__
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "Generator", "GeneratorConfig", "backend_status",
-           "default_model", "layer_groups", "random_model", "make_grid", "mix", "parse_layers", "parse_seeds",
-           "resolve_backend", "save_image", "to_uint8", "z_from_seeds", "__version__"]
+           "default_model", "layer_groups", "load_ws", "random_model", "make_grid", "mix", "parse_layers", "parse_seeds",
+           "resolve_backend", "save_image", "save_ws", "to_uint8", "z_from_seeds", "__version__"]

@@ -1,4 +1,4 @@
-"""Command line: ``stylegan-fast render | info | doctor | bench`` (also ``python -m stylegan_fast``)."""
+"""Command line: ``stylegan-fast render | mix | child | video | info | convert | doctor | bench`` (also ``python -m stylegan_fast``)."""
 from __future__ import annotations
 
 import platform
@@ -211,6 +211,153 @@ def mix(network, which, row_seeds, col_seeds, styles, truncation_psi, truncation
         tiles += [rows_img[i], *(cells[j][i] for j in range(len(col_seeds)))]
     save_image(make_grid(np.stack(tiles), cols=len(col_seeds) + 1), out)
     click.echo(f"style mixing ({styles}: ws {','.join(map(str, layers))} from the columns) -> {out}")
+
+
+def _ws_of(G, source: str, dev, truncation_psi, truncation_cutoff):
+    """A parent or keyframe given as a seed (mapped with truncation) or a .npz/.npy w file -> [num_ws, w_dim]."""
+    import torch
+
+    from .latents import load_ws, parse_seeds, z_from_seeds
+
+    if source.strip().isdigit():
+        try:
+            z = z_from_seeds(parse_seeds(source), G.z_dim).to(dev)
+        except ValueError as e:
+            _fail(str(e))
+        with torch.inference_mode():
+            return G.mapping(z, None, truncation_psi, truncation_cutoff)[0]
+    if not source.lower().endswith((".npz", ".npy")):
+        _fail(f"{source!r} is neither a seed (a non-negative integer) nor a latent file (.npz with key 'w', "
+              f"or .npy)")
+    try:
+        return load_ws(source, G.num_ws, G.w_dim).to(dev)
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+
+
+def _layers_option(G, spec, option_name):
+    try:
+        return G.style_layers(spec)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=option_name) from None
+
+
+@main.command()
+@NETWORK_OPTION
+@WHICH_OPTION
+@click.option("--parents", nargs=2, default=("0", "1"), show_default=True, metavar="A B",
+              help="The two parents, each a seed or a latent file (.npz with key 'w', e.g. from a projector).")
+@click.option("--layers", default="coarse", show_default=True,
+              help="ws layers the child inherits from parent A (the rest from B): coarse = face shape, "
+                   "pose, hair outline; fine = colours. Also medium, ranges like 0-3, or lists: coarse,8.")
+@_with(TRUNC_OPTIONS)
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="out/child.png", show_default=True,
+              help="Family strip: parent A | child | the reverse child (the --layers from B) | parent B.")
+@click.option("--save-w", type=click.Path(dir_okay=False), default=None,
+              help="Also write the child's ws as .npz (key 'w', [1, num_ws, w_dim]) for further editing.")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
+def child(network, which, parents, layers, truncation_psi, truncation_cutoff, noise_mode, out, save_w, device):
+    """The child of two faces: the --layers styles of parent A, all other styles of parent B."""
+    import numpy as np
+    import torch
+
+    from .images import save_image, to_uint8
+    from .latents import save_ws
+    from .styles import mix as mix_ws
+
+    dev = _pick_device(device)
+    G = load_network(network, dev, which=which)
+    if G.c_dim:
+        _fail("child supports unconditional networks only")
+    truncation_psi, truncation_cutoff = _truncation(G, truncation_psi, truncation_cutoff)
+    idx = _layers_option(G, layers, "--layers")
+    ws_a, ws_b = (_ws_of(G, p, dev, truncation_psi, truncation_cutoff)[None] for p in parents)
+    kid, reverse_kid = mix_ws(ws_b, ws_a, idx), mix_ws(ws_a, ws_b, idx)
+    with torch.inference_mode():
+        imgs = to_uint8(G.synthesis(torch.cat([ws_a, kid, reverse_kid, ws_b]), noise_mode=noise_mode))
+    save_image(np.concatenate(list(imgs.cpu().numpy()), axis=1), out)
+    if save_w:
+        save_ws(save_w, kid[0])
+    click.echo(f"child of {parents[0]} (ws {','.join(map(str, idx))}) and {parents[1]} (the rest) -> {out}"
+               + (f", its ws -> {save_w}" if save_w else ""))
+
+
+def _parse_grid(ctx, param, value):
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", value or "")
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise click.BadParameter(f"{value!r}: expected COLSxROWS with both at least 1, e.g. 1x1 or 4x2")
+    return int(m.group(1)), int(m.group(2))
+
+
+@main.command()
+@NETWORK_OPTION
+@WHICH_OPTION
+@click.option("--seeds", callback=_parse_seeds, default="0-3", show_default=True,
+              help="Keyframe seeds; with a grid, each cell walks through its own consecutive share of them.")
+@click.option("--grid", "grid", callback=_parse_grid, default="1x1", show_default=True, help="COLSxROWS of walks.")
+@click.option("--w-frames", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Frames from one keyframe to the next.")
+@click.option("--kind", type=click.Choice(["cubic", "linear"]), default="cubic", show_default=True,
+              help="Interpolation in W between keyframes.")
+@click.option("--loop/--no-loop", default=True, show_default=True, help="Return to the first keyframe at the end.")
+@click.option("--layers", default=None,
+              help="Walk only these ws layers (e.g. fine: colours change, shapes stay); the others keep the "
+                   "first keyframe's styles [default: all].")
+@_with(TRUNC_OPTIONS)
+@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@click.option("--fps", type=click.FloatRange(min=1), default=30, show_default=True)
+@click.option("--scale", type=click.IntRange(min=1, max=16), default=1, show_default=True,
+              help="Enlarge frames by this integer factor (nearest neighbour), for small models.")
+@click.option("--output", type=click.Path(dir_okay=False), default="out/walk.mp4", show_default=True,
+              help=".mp4 (H.264) or .gif.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
+def video(network, which, seeds, grid, w_frames, kind, loop, layers, truncation_psi, truncation_cutoff, noise_mode,
+          fps, scale, output, batch_size, device):
+    """Latent walk video through keyframe seeds, interpolated in W (NVlabs' gen_video.py)."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from .images import make_grid, to_uint8
+    from .latents import z_from_seeds
+    from .video import VIDEO_SUFFIXES, grid_walks, upscale, video_writer
+
+    if not output.lower().endswith(VIDEO_SUFFIXES):
+        raise click.BadParameter(f"{output!r}: use a file name ending in {' or '.join(VIDEO_SUFFIXES)}",
+                                 param_hint="--output")
+    cols, rows = grid
+    cells = cols * rows
+    if len(seeds) % cells or len(seeds) < 2 * cells:
+        raise click.BadParameter(f"{len(seeds)} seeds for a {cols}x{rows} grid: give a multiple of {cells} "
+                                 f"seeds, at least {2 * cells} (two keyframes per cell)", param_hint="--seeds")
+    dev = _pick_device(device)
+    G = load_network(network, dev, which=which)
+    if G.c_dim:
+        _fail("video supports unconditional networks only")
+    truncation_psi, truncation_cutoff = _truncation(G, truncation_psi, truncation_cutoff)
+    moving = _layers_option(G, layers, "--layers") if layers else list(range(G.num_ws))
+    with torch.inference_mode():
+        keys = G.mapping(z_from_seeds(seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)
+        keys = keys.reshape(cells, len(seeds) // cells, G.num_ws, G.w_dim)
+        paths = grid_walks(keys, w_frames, kind, loop, moving)  # [T, cells, num_ws, w_dim]
+    n_frames = paths.shape[0]
+    res = G.img_resolution * scale
+    frames_per_batch = max(1, batch_size // cells)
+    with video_writer(output, fps, (cols * res, rows * res)) as append, torch.inference_mode(), \
+            tqdm(total=n_frames, unit="frame", desc="video", file=sys.stderr) as bar:
+        for start in range(0, n_frames, frames_per_batch):
+            ws = paths[start:start + frames_per_batch]
+            imgs = to_uint8(G.synthesis(ws.flatten(0, 1), noise_mode=noise_mode)).cpu().numpy()
+            for frame in imgs.reshape(ws.shape[0], cells, *imgs.shape[1:]):
+                append(upscale(make_grid(frame, cols=cols), scale))
+            bar.update(ws.shape[0])
+    walked = "all layers" if layers is None else f"ws {','.join(map(str, moving))}"
+    click.echo(f"{n_frames} frames ({cols * res}x{rows * res}, {n_frames / fps:.1f}s at {fps:g} fps, {kind} "
+               f"walk over {len(seeds) // cells} keyframes, {walked}) -> {output}")
 
 
 @main.command()

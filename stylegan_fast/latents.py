@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Iterable, Union
 
 import numpy as np
@@ -48,3 +49,50 @@ def z_from_seeds(seeds: Union[str, int, Iterable[int]], z_dim: int) -> torch.Ten
         raise ValueError("no seeds given")
     z = np.concatenate([np.random.RandomState(s).randn(1, z_dim) for s in seeds])
     return torch.from_numpy(z)
+
+
+def load_ws(path, num_ws: int, w_dim: int) -> torch.Tensor:
+    """[num_ws, w_dim] float32 from a .npz (key 'w', as NVlabs' projector writes: [1, num_ws, w_dim]) or .npy.
+
+    A single w ([w_dim] or [1, w_dim]) is repeated to every layer. Arrays only: pickled objects are refused.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".npz", ".npy"):
+        raise ValueError(f"{path}: a latent file must be .npz (key 'w') or .npy")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"latent file {path} does not exist") from None
+    except ValueError as e:
+        raise ValueError(f"{path}: not a plain numpy array file ({e})") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        with data:
+            if "w" not in data.files:
+                raise ValueError(f"{path}: no array named 'w' (has: {', '.join(data.files) or 'nothing'}); "
+                                 f"save it with numpy.savez(path, w=ws)")
+            data = data["w"]
+    w = np.asarray(data)
+    if not np.issubdtype(w.dtype, np.floating):
+        raise ValueError(f"{path}: w must be floating point, got {w.dtype}")
+    shape = list(w.shape)
+    if w.ndim == 3 and w.shape[0] == 1:
+        w = w[0]
+    if w.ndim == 1 or (w.ndim == 2 and w.shape[0] == 1):
+        w = np.broadcast_to(w.reshape(1, -1), (num_ws, w.shape[-1]))
+    if w.shape != (num_ws, w_dim):
+        raise ValueError(f"{path}: w has shape {shape}; this generator needs [1, {num_ws}, {w_dim}], "
+                         f"[{num_ws}, {w_dim}] or a single [{w_dim}]")
+    if not np.isfinite(w).all():
+        raise ValueError(f"{path}: w contains NaN or infinity")
+    return torch.from_numpy(np.array(w, dtype=np.float32))
+
+
+def save_ws(path, ws: torch.Tensor) -> None:
+    """Write ws [num_ws, w_dim] as .npz with key 'w' shaped [1, num_ws, w_dim] (NVlabs' projected_w.npz)."""
+    from .fileio import atomic_path
+
+    if ws.ndim != 2:
+        raise ValueError(f"ws must be [num_ws, w_dim], got shape {list(ws.shape)}")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, w=ws.detach().float().cpu().numpy()[None])

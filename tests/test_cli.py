@@ -10,6 +10,7 @@ from PIL import Image
 
 import stylegan_fast as sf
 from stylegan_fast.cli import main
+from tests.tolerances import assert_close
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +211,93 @@ def test_convert_to_rosinality_matches_rosinality_formulas(tmp_path, small_netwo
     back = sf.Generator.load(out)  # and our rosinality reader takes it back
     assert back.source_format == "rosinality"
     assert torch.allclose(back(z, truncation_psi=0.5), ours.float(), atol=1e-5)
+
+
+def _tiles(strip, size):
+    return [strip[:, i * size:(i + 1) * size] for i in range(strip.shape[1] // size)]
+
+
+def test_child_strip_is_parents_and_both_children(tmp_path, small_network):
+    out, saved = tmp_path / "child.png", tmp_path / "kid.npz"
+    r = run("child", "--network", small_network, "--parents", "3", "8", "--layers", "0-2", "--trunc", "0.7",
+            "--out", out, "--save-w", saved)
+    assert r.exit_code == 0, r.output
+    strip = np.asarray(Image.open(out))
+    assert strip.shape == (16, 4 * 16, 3)
+    G = sf.Generator.load(small_network)
+    with torch.no_grad():
+        ws_a, ws_b = G.mapping(sf.z_from_seeds([3, 8], G.z_dim), truncation_psi=0.7).split(1)
+        kid = sf.mix(ws_b, ws_a, [0, 1, 2])
+        expected = sf.to_uint8(G.synthesis(torch.cat([ws_a, kid, sf.mix(ws_a, ws_b, [0, 1, 2]), ws_b]))).numpy()
+    for got, want in zip(_tiles(strip, 16), expected):
+        np.testing.assert_array_equal(got, want)
+    assert_close(sf.load_ws(saved, G.num_ws, G.w_dim), kid[0], torch.float32)  # mapped one by one vs batched
+    assert not np.array_equal(expected[1], expected[0]) and not np.array_equal(expected[1], expected[3])
+
+    # A saved latent works as a parent: the child of (kid, 8) with kid's layers 0-2 is kid itself.
+    r = run("child", "--network", small_network, "--parents", saved, "8", "--layers", "0-2", "--trunc", "0.7",
+            "--out", tmp_path / "again.png")
+    assert r.exit_code == 0, r.output
+    np.testing.assert_array_equal(_tiles(np.asarray(Image.open(tmp_path / "again.png")), 16)[1], expected[1])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--parents", "3", "photo.png"], "neither a seed"),
+    (["--parents", "3", "missing.npz"], "does not exist"),
+    (["--layers", "0-99"], "out of range"),
+    (["--layers", "eyes"], "cannot parse layer selection"),
+])
+def test_child_errors(tmp_path, small_network, args, message):
+    r = run("child", "--network", small_network, "--out", tmp_path / "c.png", *args)
+    assert r.exit_code != 0 and message in r.output
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_child_uses_the_demo_model_by_default(tmp_path):
+    r = run("child", "--out", tmp_path / "c.png")
+    assert r.exit_code == 0 and "built-in demo model" in r.output
+    assert np.asarray(Image.open(tmp_path / "c.png")).shape == (64, 4 * 64, 3)
+
+
+def test_video_gif_frames_follow_the_walk(tmp_path, small_network):
+    from stylegan_fast.video import grid_walks
+
+    out = tmp_path / "walk.gif"
+    r = run("video", "--network", small_network, "--seeds", "0-5", "--grid", "3x1", "--w-frames", "3",
+            "--kind", "linear", "--fps", "10", "--scale", "2", "--layers", "4-5", "--output", out)
+    assert r.exit_code == 0, r.output
+    G = sf.Generator.load(small_network)
+    with torch.no_grad():
+        keys = G.mapping(sf.z_from_seeds(range(6), G.z_dim)).reshape(3, 2, G.num_ws, G.w_dim)
+        paths = grid_walks(keys, 3, "linear", True, [4, 5])
+        expected = sf.to_uint8(G.synthesis(paths.flatten(0, 1))).numpy().reshape(6, 3, 16, 16, 3)
+    with Image.open(out) as im:
+        assert im.n_frames == 6 and im.size == (3 * 32, 32)  # 2 keyframes x 3 frames, looped; 3 cells, x2
+        for t in range(6):
+            im.seek(t)
+            frame = np.asarray(im.convert("RGB")).astype(int)
+            want = np.concatenate(list(expected[t]), axis=1).repeat(2, 0).repeat(2, 1).astype(int)
+            assert np.abs(frame - want).mean() < 4  # GIF palettes quantize colours
+
+
+def test_video_mp4_frame_count_without_loop(tmp_path, small_network):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    out = tmp_path / "walk.mp4"
+    r = run("video", "--network", small_network, "--seeds", "0-2", "--w-frames", "4", "--no-loop", "--output", out)
+    assert r.exit_code == 0, r.output
+    reader = imageio_ffmpeg.read_frames(str(out))
+    assert tuple(next(reader)["size"]) == (16, 16)
+    assert sum(1 for _ in reader) == 2 * 4 + 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "0-4", "--grid", "2x1"], "multiple of 2"),
+    (["--seeds", "0"], "at least 2"),
+    (["--grid", "2by2"], "COLSxROWS"),
+    (["--output", "walk.avi"], ".mp4 or .gif"),
+    (["--layers", "nose"], "cannot parse layer selection"),
+])
+def test_video_errors(tmp_path, small_network, args, message):
+    r = run("video", "--network", small_network, "--output", tmp_path / "w.mp4", *args)
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert not list(tmp_path.iterdir())

@@ -179,3 +179,56 @@ def test_save_image_rejects_bad_arrays(tmp_path, bad):
     with pytest.raises(ValueError, match=r"\[H, W, 1\|3\|4\] uint8"):
         sf.save_image(bad, path)
     assert not path.exists() and os.listdir(tmp_path) == []
+
+
+# --- latent files (.npz with key 'w' as NVlabs' projector writes, or .npy) ---
+
+def test_save_ws_writes_nvlabs_projected_w_layout(tmp_path):
+    ws = torch.randn(6, 4)
+    sf.save_ws(tmp_path / "w.npz", ws)
+    with np.load(tmp_path / "w.npz", allow_pickle=False) as data:
+        assert data.files == ["w"] and data["w"].shape == (1, 6, 4) and data["w"].dtype == np.float32
+        np.testing.assert_array_equal(data["w"][0], ws.numpy())
+    assert torch.equal(sf.load_ws(tmp_path / "w.npz", 6, 4), ws)
+
+
+@pytest.mark.parametrize("shape", [(1, 6, 4), (6, 4)])
+def test_load_ws_npy_and_npz_shapes(tmp_path, shape):
+    w = np.random.RandomState(0).randn(*shape)
+    np.save(tmp_path / "w.npy", w)
+    np.savez(tmp_path / "w.npz", w=w)
+    for name in ("w.npy", "w.npz"):
+        got = sf.load_ws(tmp_path / name, 6, 4)
+        assert got.dtype == torch.float32
+        np.testing.assert_allclose(got.numpy(), w.reshape(6, 4), rtol=1e-6)
+
+
+def test_load_ws_single_w_goes_to_every_layer(tmp_path):
+    w = np.arange(4, dtype=np.float32)
+    np.save(tmp_path / "w.npy", w)
+    got = sf.load_ws(tmp_path / "w.npy", 3, 4)
+    assert got.shape == (3, 4) and all(torch.equal(row, torch.from_numpy(w)) for row in got)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda p: np.save(p / "w.npy", np.zeros([5, 4])), r"shape \[5, 4\].*\[1, 6, 4\]"),
+    (lambda p: np.save(p / "w.npy", np.zeros([6, 4], np.int64)), "floating point"),
+    (lambda p: np.save(p / "w.npy", np.full([6, 4], np.nan)), "NaN"),
+    (lambda p: np.savez(p / "w.npy", ws=np.zeros([6, 4])), "no array named 'w'"),
+    (lambda p: np.save(p / "w.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True), "not a plain numpy"),
+    (lambda p: (p / "w.npy").write_bytes(b"not numpy at all"), "not a plain numpy"),
+])
+def test_load_ws_errors(tmp_path, make, match):
+    make(tmp_path)
+    path = tmp_path / "w.npy"
+    if not path.exists():  # np.savez appended .npz
+        path = tmp_path / "w.npy.npz"
+    with pytest.raises(ValueError, match=match):
+        sf.load_ws(path, 6, 4)
+
+
+def test_load_ws_missing_file_and_suffix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        sf.load_ws(tmp_path / "nope.npz", 6, 4)
+    with pytest.raises(ValueError, match=r"\.npz .* or \.npy"):
+        sf.load_ws(tmp_path / "w.pt", 6, 4)

@@ -159,6 +159,7 @@ def train(opts: TrainOptions) -> Path:
                 imgs = to_uint8(G_ema(grid_z, noise_mode="const")).cpu().numpy()
             save_image(make_grid(imgs, cols=8), out / f"fakes{it + 1:06d}.png")
         if (it + 1) % opts.snapshot_every == 0 or last:
+            G_ema.save(out / f"network-{it + 1:06d}.safetensors")  # numbered: layers can be compared over training
             G_ema.save(out / "network-latest.safetensors")
             with atomic_path(state_path) as tmp:
                 torch.save(dict(G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
