@@ -72,3 +72,56 @@ def quality_report(models: dict, n: int = 2000) -> dict:
     for name, G in models.items():
         report[name] = scores(generated_faces(G, n), real)
     return report
+
+
+# --- What each layer group controls, measured on the images (independent of layer_roles.py's loss) ---
+
+def sobel_edges(images: torch.Tensor) -> torch.Tensor:
+    """[N, 3, H, W] in [-1, 1] -> Sobel gradient magnitude of the grey image, [N, 1, H, W]."""
+    grey = images.float().mean(dim=1, keepdim=True)
+    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=images.device)[None, None]
+    gx, gy = F.conv2d(grey, kx, padding=1), F.conv2d(grey, kx.transpose(2, 3), padding=1)
+    return (gx.square() + gy.square()).sqrt()
+
+
+def colour_histograms(images: torch.Tensor, bins: int = 4) -> torch.Tensor:
+    """[N, 3, H, W] in [-1, 1] -> [N, bins**3] per-image pixel-count colour histograms (sum 1)."""
+    q = ((images.float().clamp(-1, 1) + 1) / 2 * bins).long().clamp(max=bins - 1)
+    idx = ((q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]).flatten(1)
+    h = torch.zeros(idx.shape[0], bins ** 3, device=images.device).scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float))
+    return h / idx.shape[1]
+
+
+@torch.no_grad()
+def layer_group_effects(G, n: int = 64, seed_a: int = 0, seed_b: int = 100_000) -> dict:
+    """For each layer group, what swapping in another face's styles changes, as a fraction of what swapping
+    all styles (a different face altogether) changes:
+
+    - ``outline``: mean |Sobel edges before - after| (face shape, pose, hair outline);
+    - ``palette``: total-variation distance between the images' colour histograms (which colours, and how
+      much of each: skin, hair, eyes, background).
+
+    Pairs: seeds seed_a.. and seed_b.., psi 1, constant noise. Returns {group: {outline, palette}} plus
+    'all' with the absolute changes.
+    """
+    from ..styles import layer_groups
+
+    ws_a = G.mapping(z_from_seeds(range(seed_a, seed_a + n), G.z_dim).to(G.device))
+    ws_b = G.mapping(z_from_seeds(range(seed_b, seed_b + n), G.z_dim).to(G.device))
+    img_a = G.synthesis(ws_a, noise_mode="const")
+    edges_a, hist_a = sobel_edges(img_a), colour_histograms(img_a)
+
+    def change(rows):
+        ws = ws_a.clone()
+        ws[:, rows] = ws_b[:, rows]
+        img = G.synthesis(ws, noise_mode="const")
+        outline = (sobel_edges(img) - edges_a).abs().mean().item()
+        palette = 0.5 * (colour_histograms(img) - hist_a).abs().sum(dim=1).mean().item()
+        return outline, palette
+
+    all_outline, all_palette = change(list(range(G.num_ws)))
+    report = {"all": {"outline": all_outline, "palette": all_palette}}
+    for name, rows in layer_groups(G.config).items():
+        outline, palette = change(rows)
+        report[name] = {"outline": outline / all_outline, "palette": palette / all_palette}
+    return report

@@ -23,6 +23,7 @@ from ..fileio import atomic_path
 from ..generator import Generator
 from ..images import make_grid, save_image, to_uint8
 from . import identikit
+from .layer_roles import layer_role_loss
 from .discriminator import Discriminator
 
 DEMO_CONFIG = dict(arch="stylegan2", resolution=64, z_dim=128, w_dim=128, mapping_layers=4, channel_base=2048,
@@ -38,6 +39,9 @@ class TrainOptions:
     r1_gamma: Optional[float] = None  # None: 0.0002 * res^2 / batch (NVlabs' auto config)
     r1_interval: int = 16
     style_mixing_prob: float = 0.9
+    layer_reg: float = 0.0  # weight of the layer-role regularization (layer_roles.py); 0: off
+    layer_reg_interval: int = 4
+    layer_reg_batch: int = 8
     ema_kimg: Optional[float] = None  # None: batch * 10 / 32
     ema_rampup: float = 0.05
     dataset_size: int = 20000
@@ -139,6 +143,15 @@ def train(opts: TrainOptions) -> Path:
         loss_G.backward()
         opt_G.step()
 
+        # Layer roles, lazily: palette follows the fine styles, outlines do not (see layer_roles.py).
+        loss_L = torch.zeros([])
+        if opts.layer_reg > 0 and it % opts.layer_reg_interval == 0:
+            zr = torch.randn([2, opts.layer_reg_batch, G.z_dim], device=device)
+            loss_L = layer_role_loss(G, zr[0], zr[1])
+            opt_G.zero_grad(set_to_none=True)
+            (loss_L * opts.layer_reg).backward()
+            opt_G.step()
+
         # EMA of G (ramped up at the start), buffers copied.
         nimg = (it + 1) * opts.batch
         beta = 0.5 ** (opts.batch / max(min(ema_nimg, nimg * opts.ema_rampup), 1e-8))
@@ -148,9 +161,9 @@ def train(opts: TrainOptions) -> Path:
             for b_ema, b in zip(G_ema.buffers(), G.buffers()):
                 b_ema.copy_(b)
 
-        bar.set_postfix(D=f"{loss_D.item():.3f}", G=f"{loss_G.item():.3f}", refresh=False)
+        bar.set_postfix(D=f"{loss_D.item():.3f}", G=f"{loss_G.item():.3f}", L=f"{loss_L.item():.3f}", refresh=False)
         if it % 50 == 0:
-            log.write(json.dumps(dict(it=it, loss_D=loss_D.item(), loss_G=loss_G.item(), r1=r1.item(),
+            log.write(json.dumps(dict(it=it, loss_D=loss_D.item(), loss_G=loss_G.item(), r1=r1.item(), layer=loss_L.item(),
                                       sec=round(time.perf_counter() - t0, 1))) + "\n")
             log.flush()
         last = it + 1 == opts.iterations
