@@ -69,6 +69,11 @@ NETWORK_OPTION = click.option(
          "one (downloaded once into the cache); default: the built-in model.")
 
 
+DEVICE_OPTION = click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
+NOISE_MODE_OPTION = click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const",
+                                 show_default=True)
+
+
 def _truncation(G, truncation_psi, truncation_cutoff):
     """--trunc / --trunc-cutoff, defaulting to the model's paper truncation."""
     if truncation_psi is None:
@@ -99,14 +104,14 @@ def _with(options):
 @click.option("--seeds", callback=_parse_seeds, default="0-7", show_default=True,
               help="Seeds as in NVlabs' gen_images.py, e.g. 0-7,12.")
 @_with(TRUNC_OPTIONS)
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@NOISE_MODE_OPTION
 @click.option("--class", "class_idx", type=click.IntRange(min=0), default=None, help="Class label (conditional models).")
 @click.option("--outdir", type=click.Path(file_okay=False), default="out", show_default=True,
               help="Where seedNNNN.png files go.")
 @click.option("--grid", type=click.Path(dir_okay=False), default=None, help="Also write all images as one grid PNG.")
 @click.option("--no-images", is_flag=True, help="Write only the --grid, not one file per seed.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
+@DEVICE_OPTION
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(sorted(DTYPES)), default="fp32", show_default=True)
 def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode, class_idx, outdir, grid, no_images,
@@ -168,51 +173,6 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
                f"({len(seeds) / elapsed:.1f} img/s) -> {', '.join(where)}")
 
 
-@main.command()
-@NETWORK_OPTION
-@WHICH_OPTION
-@click.option("--rows", "row_seeds", callback=_parse_seeds, default="0-3", show_default=True,
-              help="Seeds of the faces that give the styles outside --styles (one grid row each).")
-@click.option("--cols", "col_seeds", callback=_parse_seeds, default="10-13", show_default=True,
-              help="Seeds of the faces that give the --styles layers (one grid column each).")
-@click.option("--styles", default="coarse", show_default=True,
-              help="ws layers taken from the column face: coarse, medium, fine, ranges like 0-3, or both: coarse,8.")
-@_with(TRUNC_OPTIONS)
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
-@click.option("--out", "out", type=click.Path(dir_okay=False), default="out/style_mixing.png", show_default=True)
-@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
-def mix(network, which, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, noise_mode, out, device):
-    """Style-mixing grid: row faces with the --styles layers of the column faces (NVlabs' style_mixing.py)."""
-    import numpy as np
-    import torch
-
-    from .images import make_grid, save_image, to_uint8
-    from .latents import z_from_seeds
-    from .styles import mix as mix_ws
-
-    dev = _pick_device(device)
-    G = load_network(network, dev, which=which)
-    if G.c_dim:
-        _fail("mix supports unconditional networks only")
-    truncation_psi, truncation_cutoff = _truncation(G, truncation_psi, truncation_cutoff)
-    try:
-        layers = G.style_layers(styles)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--styles") from None
-    with torch.inference_mode():
-        ws_rows = G.mapping(z_from_seeds(row_seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)
-        ws_cols = G.mapping(z_from_seeds(col_seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)
-        render_ws = lambda ws: to_uint8(G.synthesis(ws, noise_mode=noise_mode)).cpu().numpy()  # noqa: E731
-        rows_img, cols_img = render_ws(ws_rows), render_ws(ws_cols)
-        cells = [render_ws(mix_ws(ws_rows, ws_cols[j:j + 1], layers)) for j in range(len(col_seeds))]
-    blank = np.zeros_like(rows_img[0])
-    tiles = [blank, *cols_img]  # header row: the column faces
-    for i in range(len(row_seeds)):
-        tiles += [rows_img[i], *(cells[j][i] for j in range(len(col_seeds)))]
-    save_image(make_grid(np.stack(tiles), cols=len(col_seeds) + 1), out)
-    click.echo(f"style mixing ({styles}: ws {','.join(map(str, layers))} from the columns) -> {out}")
-
-
 def _ws_of(G, source: str, dev, truncation_psi, truncation_cutoff):
     """A parent or keyframe given as a seed (mapped with truncation) or a .npz/.npy w file -> [num_ws, w_dim]."""
     import torch
@@ -235,11 +195,59 @@ def _ws_of(G, source: str, dev, truncation_psi, truncation_cutoff):
         _fail(str(e))
 
 
+def _style_network(network, which, device, command, truncation_psi, truncation_cutoff):
+    """(device, G, psi, cutoff) for the commands that work on ws (mix, child, video): unconditional only."""
+    dev = _pick_device(device)
+    G = load_network(network, dev, which=which)
+    if G.c_dim:
+        _fail(f"{command} supports unconditional networks only")
+    return (dev, G, *_truncation(G, truncation_psi, truncation_cutoff))
+
+
 def _layers_option(G, spec, option_name):
     try:
         return G.style_layers(spec)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint=option_name) from None
+
+
+@main.command()
+@NETWORK_OPTION
+@WHICH_OPTION
+@click.option("--rows", "row_seeds", callback=_parse_seeds, default="0-3", show_default=True,
+              help="Seeds of the faces that give the styles outside --styles (one grid row each).")
+@click.option("--cols", "col_seeds", callback=_parse_seeds, default="10-13", show_default=True,
+              help="Seeds of the faces that give the --styles layers (one grid column each).")
+@click.option("--styles", default="coarse", show_default=True,
+              help="ws layers taken from the column face: coarse, medium, fine, ranges like 0-3, or both: coarse,8.")
+@_with(TRUNC_OPTIONS)
+@NOISE_MODE_OPTION
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="out/style_mixing.png", show_default=True)
+@DEVICE_OPTION
+def mix(network, which, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, noise_mode, out, device):
+    """Style-mixing grid: row faces with the --styles layers of the column faces (NVlabs' style_mixing.py)."""
+    import numpy as np
+    import torch
+
+    from .images import make_grid, save_image, to_uint8
+    from .latents import z_from_seeds
+    from .styles import mix as mix_ws
+
+    dev, G, truncation_psi, truncation_cutoff = _style_network(network, which, device, "mix", truncation_psi,
+                                                                truncation_cutoff)
+    layers = _layers_option(G, styles, "--styles")
+    with torch.inference_mode():
+        ws_rows = G.mapping(z_from_seeds(row_seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)
+        ws_cols = G.mapping(z_from_seeds(col_seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)
+        render_ws = lambda ws: to_uint8(G.synthesis(ws, noise_mode=noise_mode)).cpu().numpy()  # noqa: E731
+        rows_img, cols_img = render_ws(ws_rows), render_ws(ws_cols)
+        cells = [render_ws(mix_ws(ws_rows, ws_cols[j:j + 1], layers)) for j in range(len(col_seeds))]
+    blank = np.zeros_like(rows_img[0])
+    tiles = [blank, *cols_img]  # header row: the column faces
+    for i in range(len(row_seeds)):
+        tiles += [rows_img[i], *(cells[j][i] for j in range(len(col_seeds)))]
+    save_image(make_grid(np.stack(tiles), cols=len(col_seeds) + 1), out)
+    click.echo(f"style mixing ({styles}: ws {','.join(map(str, layers))} from the columns) -> {out}")
 
 
 @main.command()
@@ -251,12 +259,12 @@ def _layers_option(G, spec, option_name):
               help="ws layers the child inherits from parent A (the rest from B): coarse = face shape, "
                    "pose, hair outline; fine = colours. Also medium, ranges like 0-3, or lists: coarse,8.")
 @_with(TRUNC_OPTIONS)
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@NOISE_MODE_OPTION
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="out/child.png", show_default=True,
               help="Family strip: parent A | child | the reverse child (the --layers from B) | parent B.")
 @click.option("--save-w", type=click.Path(dir_okay=False), default=None,
               help="Also write the child's ws as .npz (key 'w', [1, num_ws, w_dim]) for further editing.")
-@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
+@DEVICE_OPTION
 def child(network, which, parents, layers, truncation_psi, truncation_cutoff, noise_mode, out, save_w, device):
     """The child of two faces: the --layers styles of parent A, all other styles of parent B."""
     import numpy as np
@@ -266,11 +274,8 @@ def child(network, which, parents, layers, truncation_psi, truncation_cutoff, no
     from .latents import save_ws
     from .styles import mix as mix_ws
 
-    dev = _pick_device(device)
-    G = load_network(network, dev, which=which)
-    if G.c_dim:
-        _fail("child supports unconditional networks only")
-    truncation_psi, truncation_cutoff = _truncation(G, truncation_psi, truncation_cutoff)
+    dev, G, truncation_psi, truncation_cutoff = _style_network(network, which, device, "child", truncation_psi,
+                                                                truncation_cutoff)
     idx = _layers_option(G, layers, "--layers")
     ws_a, ws_b = (_ws_of(G, p, dev, truncation_psi, truncation_cutoff)[None] for p in parents)
     kid, reverse_kid = mix_ws(ws_b, ws_a, idx), mix_ws(ws_a, ws_b, idx)
@@ -307,18 +312,17 @@ def _parse_grid(ctx, param, value):
               help="Walk only these ws layers (e.g. fine: colours change, shapes stay); the others keep the "
                    "first keyframe's styles [default: all].")
 @_with(TRUNC_OPTIONS)
-@click.option("--noise-mode", type=click.Choice(["const", "random", "none"]), default="const", show_default=True)
+@NOISE_MODE_OPTION
 @click.option("--fps", type=click.FloatRange(min=1), default=30, show_default=True)
 @click.option("--scale", type=click.IntRange(min=1, max=16), default=1, show_default=True,
               help="Enlarge frames by this integer factor (nearest neighbour), for small models.")
 @click.option("--output", type=click.Path(dir_okay=False), default="out/walk.mp4", show_default=True,
               help=".mp4 (H.264) or .gif.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
+@DEVICE_OPTION
 def video(network, which, seeds, grid, w_frames, kind, loop, layers, truncation_psi, truncation_cutoff, noise_mode,
           fps, scale, output, batch_size, device):
     """Latent walk video through keyframe seeds, interpolated in W (NVlabs' gen_video.py)."""
-    import numpy as np
     import torch
     from tqdm import tqdm
 
@@ -334,11 +338,8 @@ def video(network, which, seeds, grid, w_frames, kind, loop, layers, truncation_
     if len(seeds) % cells or len(seeds) < 2 * cells:
         raise click.BadParameter(f"{len(seeds)} seeds for a {cols}x{rows} grid: give a multiple of {cells} "
                                  f"seeds, at least {2 * cells} (two keyframes per cell)", param_hint="--seeds")
-    dev = _pick_device(device)
-    G = load_network(network, dev, which=which)
-    if G.c_dim:
-        _fail("video supports unconditional networks only")
-    truncation_psi, truncation_cutoff = _truncation(G, truncation_psi, truncation_cutoff)
+    dev, G, truncation_psi, truncation_cutoff = _style_network(network, which, device, "video", truncation_psi,
+                                                                truncation_cutoff)
     moving = _layers_option(G, layers, "--layers") if layers else list(range(G.num_ws))
     with torch.inference_mode():
         keys = G.mapping(z_from_seeds(seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)

@@ -16,7 +16,8 @@ def _hermite_catmull_rom(keys, frames_per_key, loop):
     segments = k if loop else k - 1
     frames = []
     for f in range(segments * frames_per_key + (0 if loop else 1)):
-        i, u = min(f // frames_per_key, segments - 1), (f - min(f // frames_per_key, segments - 1) * frames_per_key) / frames_per_key
+        i = min(f // frames_per_key, segments - 1)
+        u = (f - i * frames_per_key) / frames_per_key
         m1, m2 = (at(i + 1) - at(i - 1)) / 2, (at(i + 2) - at(i)) / 2
         h00, h10 = 2 * u ** 3 - 3 * u ** 2 + 1, u ** 3 - 2 * u ** 2 + u
         h01, h11 = -2 * u ** 3 + 3 * u ** 2, u ** 3 - u ** 2

@@ -88,7 +88,8 @@ def colour_histograms(images: torch.Tensor, bins: int = 4) -> torch.Tensor:
     """[N, 3, H, W] in [-1, 1] -> [N, bins**3] per-image pixel-count colour histograms (sum 1)."""
     q = ((images.float().clamp(-1, 1) + 1) / 2 * bins).long().clamp(max=bins - 1)
     idx = ((q[:, 0] * bins + q[:, 1]) * bins + q[:, 2]).flatten(1)
-    h = torch.zeros(idx.shape[0], bins ** 3, device=images.device).scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float))
+    ones = torch.ones_like(idx, dtype=torch.float)
+    h = torch.zeros(idx.shape[0], bins ** 3, device=images.device).scatter_add_(1, idx, ones)
     return h / idx.shape[1]
 
 

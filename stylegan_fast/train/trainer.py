@@ -163,8 +163,8 @@ def train(opts: TrainOptions) -> Path:
 
         bar.set_postfix(D=f"{loss_D.item():.3f}", G=f"{loss_G.item():.3f}", L=f"{loss_L.item():.3f}", refresh=False)
         if it % 50 == 0:
-            log.write(json.dumps(dict(it=it, loss_D=loss_D.item(), loss_G=loss_G.item(), r1=r1.item(), layer=loss_L.item(),
-                                      sec=round(time.perf_counter() - t0, 1))) + "\n")
+            log.write(json.dumps(dict(it=it, loss_D=loss_D.item(), loss_G=loss_G.item(), r1=r1.item(),
+                                      layer=loss_L.item(), sec=round(time.perf_counter() - t0, 1))) + "\n")
             log.flush()
         last = it + 1 == opts.iterations
         if (it + 1) % opts.sample_every == 0 or last:
