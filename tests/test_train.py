@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 import stylegan_fast as sf
@@ -149,3 +150,12 @@ def test_layer_group_effects_measure_what_they_say():
     assert r["fine"]["palette"] > 0.5 and r["fine"]["outline"] < 1e-6
     assert r["medium"]["outline"] < 1e-6 and r["medium"]["palette"] == 0
     assert r["all"]["outline"] > 0 and r["all"]["palette"] > 0
+
+
+def test_train_other_resolution_and_refuse_mismatched_resume(tmp_path):
+    opts = TrainOptions(out=str(tmp_path / "run"), iterations=1, batch=2, dataset_size=4, resolution=32,
+                        channel_base=256, channel_max=16)
+    G = sf.Generator.load(train(opts))
+    assert G.img_resolution == 32 and G.config.channels(32) == 8
+    with pytest.raises(ValueError, match="--resolution"):
+        train(TrainOptions(**{**opts.__dict__, "iterations": 2, "resolution": 64}))

@@ -33,6 +33,9 @@ DEMO_CONFIG = dict(arch="stylegan2", resolution=64, z_dim=128, w_dim=128, mappin
 @dataclasses.dataclass
 class TrainOptions:
     out: str = "runs/demo"
+    resolution: int = DEMO_CONFIG["resolution"]  # 64; 128 or 256 where a GPU makes training cheap
+    channel_base: int = DEMO_CONFIG["channel_base"]
+    channel_max: int = DEMO_CONFIG["channel_max"]
     iterations: int = 4000
     batch: int = 16
     lr: float = 0.0025
@@ -62,13 +65,19 @@ def mixed_ws(G: Generator, z: torch.Tensor, prob: float) -> torch.Tensor:
     return ws
 
 
+def model_config(opts: TrainOptions) -> dict:
+    """The generator config of a run: DEMO_CONFIG with the run's resolution and channel counts."""
+    return {**DEMO_CONFIG, "resolution": opts.resolution, "channel_base": opts.channel_base,
+            "channel_max": opts.channel_max}
+
+
 def real_pool(opts: TrainOptions, out: Path) -> torch.Tensor:
     """The training images, [dataset_size, 3, 64, 64] uint8, generated once and cached in ``out``."""
-    cache = out / f"identikit_{opts.dataset_size}_{DEMO_CONFIG['resolution']}.npy"
+    cache = out / f"identikit_{opts.dataset_size}_{opts.resolution}.npy"
     if cache.is_file():
         return torch.from_numpy(np.load(cache))
     seeds = range(opts.dataset_size)
-    images = np.stack([identikit.face(s, DEMO_CONFIG["resolution"]) for s in tqdm(seeds, desc="dataset")])
+    images = np.stack([identikit.face(s, opts.resolution) for s in tqdm(seeds, desc="dataset")])
     images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     with atomic_path(cache) as tmp:
         with open(tmp, "wb") as f:
@@ -84,10 +93,11 @@ def train(opts: TrainOptions) -> Path:
     device = torch.device(opts.device)
     torch.manual_seed(opts.seed)
 
-    G = Generator.from_config(**DEMO_CONFIG, backend="reference").to(device)
-    D = Discriminator(DEMO_CONFIG["resolution"], 3, DEMO_CONFIG["channel_base"], DEMO_CONFIG["channel_max"]).to(device)
+    config = model_config(opts)
+    G = Generator.from_config(**config, backend="reference").to(device)
+    D = Discriminator(opts.resolution, 3, opts.channel_base, opts.channel_max).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    r1_gamma = opts.r1_gamma if opts.r1_gamma is not None else 0.0002 * DEMO_CONFIG["resolution"] ** 2 / opts.batch
+    r1_gamma = opts.r1_gamma if opts.r1_gamma is not None else 0.0002 * opts.resolution ** 2 / opts.batch
     ratio = opts.r1_interval / (opts.r1_interval + 1)  # lazy regularization: keep the effective step size
     opt_G = torch.optim.Adam(G.parameters(), lr=opts.lr, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=opts.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
@@ -95,6 +105,11 @@ def train(opts: TrainOptions) -> Path:
 
     state_path = out / "state.pt"
     start = 0
+    if state_path.is_file() and (out / "options.json").is_file():
+        saved = json.loads((out / "options.json").read_text()).get("config")
+        if saved is not None and saved != config:
+            raise ValueError(f"{out} holds a run with generator config {saved}; this one asks for {config}. "
+                             f"Pass the same --resolution/--channel-base/--channel-max, or a new --out")
     if state_path.is_file():
         state = torch.load(state_path, map_location=device, weights_only=True)
         G.load_state_dict(state["G"]), D.load_state_dict(state["D"]), G_ema.load_state_dict(state["G_ema"])
@@ -103,7 +118,7 @@ def train(opts: TrainOptions) -> Path:
         start = int(state["iteration"])
         print(f"resumed from {state_path} at iteration {start}")
     with open(out / "options.json", "w") as f:
-        json.dump({**dataclasses.asdict(opts), "config": DEMO_CONFIG, "r1_gamma": r1_gamma}, f, indent=2)
+        json.dump({**dataclasses.asdict(opts), "config": config, "r1_gamma": r1_gamma}, f, indent=2)
 
     reals = real_pool(opts, out)
     grid_z = torch.randn([32, G.z_dim], generator=torch.Generator().manual_seed(123)).to(device)
