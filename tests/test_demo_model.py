@@ -1,8 +1,6 @@
 """The shipped demo model: it is the default, it renders faces like the dataset's, and its layers mean
 what StyleGAN's layer groups promise (coarse: shape and pose; fine: colour)."""
 import pytest
-import torch
-import torch.nn.functional as F
 
 import stylegan_fast as sf
 from stylegan_fast.models import DEMO_MODEL_FILE
@@ -29,34 +27,28 @@ def test_demo_model_faces_are_closer_to_the_dataset_than_random_init(demo):
     assert floor["frechet_distance_8x8"] < trained["frechet_distance_8x8"], report  # the metric can tell
 
 
-def _edges(img):  # [N, 3, H, W] in [-1, 1] -> Sobel gradient magnitude of the grey image
-    grey = img.mean(dim=1, keepdim=True)
-    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])[None, None]
-    gx, gy = F.conv2d(grey, kx, padding=1), F.conv2d(grey, kx.transpose(2, 3), padding=1)
-    return (gx.square() + gy.square()).sqrt()
+@pytest.fixture(scope="module")
+def effects(demo):
+    # Per layer group, the share of a whole-face swap's change in outline (Sobel edges) and in palette
+    # (colour histogram) that swapping just that group causes; 64 face pairs.
+    return quality.layer_group_effects(demo, n=64)
 
 
-def _changes(a, b):
-    """(outline change: mean |edges(a) - edges(b)|, colour change: mean |chroma(a) - chroma(b)|) per sample,
-    where chroma is the pixel's colour with its brightness (the mean over R, G, B) removed."""
-    shape = (_edges(a) - _edges(b)).abs().mean(dim=[1, 2, 3])
-    chroma = lambda x: x - x.mean(dim=1, keepdim=True)  # noqa: E731
-    colour = (chroma(a) - chroma(b)).abs().mean(dim=[1, 2, 3])
-    return shape, colour
+def test_style_mixing_coarse_layers_carry_the_outline(effects):
+    coarse, fine = effects["coarse"], effects["fine"]
+    # Measured: coarse outline 0.78 vs palette 0.30 of a whole-face swap; fine outline 0.20.
+    assert coarse["outline"] > 2 * coarse["palette"], effects
+    assert coarse["outline"] > 3 * fine["outline"], effects
 
 
-def test_style_mixing_coarse_changes_shape_fine_changes_colour(demo):
-    with torch.no_grad():
-        ws_a = demo.mapping(sf.z_from_seeds(range(0, 64), demo.z_dim))
-        ws_b = demo.mapping(sf.z_from_seeds(range(100, 164), demo.z_dim))
-        img_a = demo.synthesis(ws_a)
-        coarse = demo.synthesis(sf.mix(ws_a, ws_b, "coarse", generator=demo))
-        fine = demo.synthesis(sf.mix(ws_a, ws_b, "fine", generator=demo))
-    shape_c, colour_c = (v.mean().item() for v in _changes(coarse, img_a))
-    shape_f, colour_f = (v.mean().item() for v in _changes(fine, img_a))
-    figures = f"coarse swap: shape {shape_c:.4f} colour {colour_c:.4f}; fine swap: shape {shape_f:.4f} colour {colour_f:.4f}"
-    # Coarse layers move outlines far more than fine ones do (measured: about 3.8x) ...
-    assert shape_c > 2.5 * shape_f, figures
-    # ... and a fine swap is more about colour, relative to the outline change it causes, than a coarse
-    # swap (measured: about 1.5x). Most colour sits in the medium layers of this 64 px model.
-    assert colour_f / shape_f > 1.2 * (colour_c / shape_c), figures
+def test_style_mixing_fine_layers_change_palette_more_than_outline(effects):
+    fine = effects["fine"]
+    assert fine["palette"] > fine["outline"], effects  # measured: 0.23 vs 0.20
+
+
+@pytest.mark.xfail(strict=True, reason="open in issue #4: this 64 px model keeps most colour in its 16-32 px "
+                                       "layers (medium palette share 0.97); fine swaps change palette only "
+                                       "1.16x more than outline")
+def test_style_mixing_fine_layers_change_palette_far_more_than_outline(effects):
+    fine = effects["fine"]
+    assert fine["palette"] > 2 * fine["outline"], effects

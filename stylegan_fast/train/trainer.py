@@ -33,6 +33,7 @@ DEMO_CONFIG = dict(arch="stylegan2", resolution=64, z_dim=128, w_dim=128, mappin
 @dataclasses.dataclass
 class TrainOptions:
     out: str = "runs/demo"
+    arch: str = DEMO_CONFIG["arch"]
     resolution: int = DEMO_CONFIG["resolution"]  # 64; 128 or 256 where a GPU makes training cheap
     channel_base: int = DEMO_CONFIG["channel_base"]
     channel_max: int = DEMO_CONFIG["channel_max"]
@@ -67,7 +68,7 @@ def mixed_ws(G: Generator, z: torch.Tensor, prob: float) -> torch.Tensor:
 
 def model_config(opts: TrainOptions) -> dict:
     """The generator config of a run: DEMO_CONFIG with the run's resolution and channel counts."""
-    return {**DEMO_CONFIG, "resolution": opts.resolution, "channel_base": opts.channel_base,
+    return {**DEMO_CONFIG, "arch": opts.arch, "resolution": opts.resolution, "channel_base": opts.channel_base,
             "channel_max": opts.channel_max}
 
 
