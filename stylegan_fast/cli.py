@@ -309,8 +309,8 @@ def _parse_grid(ctx, param, value):
               help="Interpolation in W between keyframes.")
 @click.option("--loop/--no-loop", default=True, show_default=True, help="Return to the first keyframe at the end.")
 @click.option("--layers", default=None,
-              help="Walk only these ws layers (e.g. fine: colours change, shapes stay); the others keep the "
-                   "first keyframe's styles [default: all].")
+              help="Walk only these ws layers (e.g. coarse: outlines and pose move, colours stay); the "
+                   "others keep the first keyframe's styles [default: all].")
 @_with(TRUNC_OPTIONS)
 @NOISE_MODE_OPTION
 @click.option("--fps", type=click.FloatRange(min=1), default=30, show_default=True)
