@@ -106,24 +106,27 @@ def _with(options):
 @_with(TRUNC_OPTIONS)
 @NOISE_MODE_OPTION
 @click.option("--class", "class_idx", type=click.IntRange(min=0), default=None, help="Class label (conditional models).")
+@click.option("--projected-w", type=click.Path(dir_okay=False), default=None,
+              help="Render the ws in this latent file instead of seeds (.npz with key 'w' [N, num_ws, w_dim], as "
+                   "NVlabs' projector writes, or .npy) as projNN.png.")
 @click.option("--outdir", type=click.Path(file_okay=False), default="out", show_default=True,
-              help="Where seedNNNN.png files go.")
+              help="Where seedNNNN.png (or projNN.png) files go.")
 @click.option("--grid", type=click.Path(dir_okay=False), default=None, help="Also write all images as one grid PNG.")
 @click.option("--no-images", is_flag=True, help="Write only the --grid, not one file per seed.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @DEVICE_OPTION
 @click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(sorted(DTYPES)), default="fp32", show_default=True)
-def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode, class_idx, outdir, grid, no_images,
-           batch_size, device, backend, dtype):
-    """Render one image per seed (and optionally a grid)."""
+def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode, class_idx, projected_w, outdir, grid,
+           no_images, batch_size, device, backend, dtype):
+    """Render one image per seed, or per ws of a latent file (and optionally a grid)."""
     import numpy as np
     import torch
     from tqdm import tqdm
 
     from .backends import BackendUnavailableError
     from .images import make_grid, save_image, to_uint8
-    from .latents import z_from_seeds
+    from .latents import load_ws_batch, z_from_seeds
 
     if no_images and grid is None:
         _fail("--no-images needs --grid, otherwise nothing would be written")
@@ -146,31 +149,46 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
     elif class_idx is not None:
         click.echo("warning: --class ignored: this network is unconditional", err=True)
 
+    if projected_w is not None:
+        try:
+            ws_file = load_ws_batch(projected_w, G.num_ws, G.w_dim)
+        except (OSError, ValueError) as e:
+            _fail(str(e))
+        click.echo(f"note: rendering the {len(ws_file)} ws of {projected_w}; --seeds and --trunc do not apply",
+                   err=True)
+        names = [f"proj{i:02d}.png" for i in range(len(ws_file))]
+    else:
+        names = [f"seed{seed:04d}.png" for seed in seeds]
+
+    def generate(start, stop):
+        if projected_w is not None:
+            return G.synthesis(ws_file[start:stop].to(dev), noise_mode=noise_mode)
+        z = z_from_seeds(seeds[start:stop], G.z_dim).to(dev)
+        return G(z, None if c is None else c.expand(len(z), -1), truncation_psi=truncation_psi,
+                 truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
+
     out = Path(outdir)
     images = []
     t0 = time.perf_counter()
-    with torch.inference_mode(), tqdm(total=len(seeds), unit="img", desc="render", file=sys.stderr,
-                                      disable=len(seeds) < 2) as bar:
-        for start in range(0, len(seeds), batch_size):
-            chunk = seeds[start:start + batch_size]
-            z = z_from_seeds(chunk, G.z_dim).to(dev)
-            img = G(z, None if c is None else c.expand(len(chunk), -1), truncation_psi=truncation_psi,
-                    truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
-            batch = to_uint8(img).cpu().numpy()
-            for seed, im in zip(chunk, batch):
+    with torch.inference_mode(), tqdm(total=len(names), unit="img", desc="render", file=sys.stderr,
+                                      disable=len(names) < 2) as bar:
+        for start in range(0, len(names), batch_size):
+            chunk = names[start:start + batch_size]
+            batch = to_uint8(generate(start, start + len(chunk))).cpu().numpy()
+            for name, im in zip(chunk, batch):
                 if not no_images:
-                    save_image(im, out / f"seed{seed:04d}.png")
+                    save_image(im, out / name)
                 if grid is not None:
                     images.append(im)
             bar.update(len(chunk))
     elapsed = time.perf_counter() - t0
     if grid is not None:
         save_image(make_grid(np.stack(images)), grid)
-    where = [] if no_images else [f"{out}/seedNNNN.png"]
+    where = [] if no_images else [f"{out}/{'projNN' if projected_w else 'seedNNNN'}.png"]
     where += [grid] if grid else []
-    click.echo(f"rendered {len(seeds)} images ({G.img_resolution}x{G.img_resolution}, {G.arch}, psi "
-               f"{truncation_psi}, backend {G.backend}, {dev}) in {elapsed:.2f}s "
-               f"({len(seeds) / elapsed:.1f} img/s) -> {', '.join(where)}")
+    click.echo(f"rendered {len(names)} images ({G.img_resolution}x{G.img_resolution}, {G.arch}, "
+               f"{'ws from ' + projected_w if projected_w else f'psi {truncation_psi}'}, backend {G.backend}, "
+               f"{dev}) in {elapsed:.2f}s ({len(names) / elapsed:.1f} img/s) -> {', '.join(where)}")
 
 
 def _ws_of(G, source: str, dev, truncation_psi, truncation_cutoff):

@@ -51,11 +51,8 @@ def z_from_seeds(seeds: Union[str, int, Iterable[int]], z_dim: int) -> torch.Ten
     return torch.from_numpy(z)
 
 
-def load_ws(path, num_ws: int, w_dim: int) -> torch.Tensor:
-    """[num_ws, w_dim] float32 from a .npz (key 'w', as NVlabs' projector writes: [1, num_ws, w_dim]) or .npy.
-
-    A single w ([w_dim] or [1, w_dim]) is repeated to every layer. Arrays only: pickled objects are refused.
-    """
+def _read_w(path) -> np.ndarray:
+    """The floating-point array 'w' of a .npz, or the array of a .npy; pickled objects are refused."""
     path = Path(path)
     if path.suffix.lower() not in (".npz", ".npy"):
         raise ValueError(f"{path}: a latent file must be .npz (key 'w') or .npy")
@@ -74,6 +71,17 @@ def load_ws(path, num_ws: int, w_dim: int) -> torch.Tensor:
     w = np.asarray(data)
     if not np.issubdtype(w.dtype, np.floating):
         raise ValueError(f"{path}: w must be floating point, got {w.dtype}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"{path}: w contains NaN or infinity")
+    return w
+
+
+def load_ws(path, num_ws: int, w_dim: int) -> torch.Tensor:
+    """[num_ws, w_dim] float32 from a .npz (key 'w', as NVlabs' projector writes: [1, num_ws, w_dim]) or .npy.
+
+    A single w ([w_dim] or [1, w_dim]) is repeated to every layer. Arrays only: pickled objects are refused.
+    """
+    w = _read_w(path)
     shape = list(w.shape)
     if w.ndim == 3 and w.shape[0] == 1:
         w = w[0]
@@ -82,8 +90,17 @@ def load_ws(path, num_ws: int, w_dim: int) -> torch.Tensor:
     if w.shape != (num_ws, w_dim):
         raise ValueError(f"{path}: w has shape {shape}; this generator needs [1, {num_ws}, {w_dim}], "
                          f"[{num_ws}, {w_dim}] or a single [{w_dim}]")
-    if not np.isfinite(w).all():
-        raise ValueError(f"{path}: w contains NaN or infinity")
+    return torch.from_numpy(np.array(w, dtype=np.float32))
+
+
+def load_ws_batch(path, num_ws: int, w_dim: int) -> torch.Tensor:
+    """[N, num_ws, w_dim] float32: every ws in a latent file (NVlabs' gen_images.py --projected-w)."""
+    w = _read_w(path)
+    if w.ndim == 2:
+        w = w[None]
+    if w.ndim != 3 or w.shape[1:] != (num_ws, w_dim) or w.shape[0] == 0:
+        raise ValueError(f"{path}: w has shape {list(w.shape)}; this generator needs [N, {num_ws}, {w_dim}] "
+                         f"with N >= 1")
     return torch.from_numpy(np.array(w, dtype=np.float32))
 
 

@@ -301,3 +301,20 @@ def test_video_errors(tmp_path, small_network, args, message):
     r = run("video", "--network", small_network, "--output", tmp_path / "w.mp4", *args)
     assert r.exit_code == 2 and message in r.output, r.output
     assert not list(tmp_path.iterdir())
+
+
+def test_render_projected_w_file(tmp_path, small_network):
+    G = sf.Generator.load(small_network)
+    with torch.no_grad():
+        ws = G.mapping(sf.z_from_seeds([4, 9, 11], G.z_dim), truncation_psi=0.6)
+        expected = sf.to_uint8(G.synthesis(ws)).numpy()
+    np.savez(tmp_path / "projected_w.npz", w=ws.numpy())  # NVlabs' projector layout, three ws
+    r = run("render", "--network", small_network, "--projected-w", tmp_path / "projected_w.npz",
+            "--outdir", tmp_path / "out", "--batch-size", "2")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["proj00.png", "proj01.png", "proj02.png"]
+    for i in range(3):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / f"proj{i:02d}.png")), expected[i])
+    np.save(tmp_path / "bad.npy", np.zeros([3, 5, 7], np.float32))
+    r = run("render", "--network", small_network, "--projected-w", tmp_path / "bad.npy", "--outdir", tmp_path / "o2")
+    assert r.exit_code == 1 and "[N, 6, 16]" in r.output and not (tmp_path / "o2").exists()

@@ -232,3 +232,13 @@ def test_load_ws_missing_file_and_suffix(tmp_path):
         sf.load_ws(tmp_path / "nope.npz", 6, 4)
     with pytest.raises(ValueError, match=r"\.npz .* or \.npy"):
         sf.load_ws(tmp_path / "w.pt", 6, 4)
+
+
+def test_load_ws_batch(tmp_path):
+    w = np.random.RandomState(1).randn(3, 6, 4).astype(np.float32)
+    np.savez(tmp_path / "w.npz", w=w)
+    np.testing.assert_array_equal(sf.latents.load_ws_batch(tmp_path / "w.npz", 6, 4).numpy(), w)
+    np.save(tmp_path / "one.npy", w[0])  # [num_ws, w_dim] -> a batch of one
+    assert sf.latents.load_ws_batch(tmp_path / "one.npy", 6, 4).shape == (1, 6, 4)
+    with pytest.raises(ValueError, match=r"needs \[N, 5, 4\]"):
+        sf.latents.load_ws_batch(tmp_path / "w.npz", 5, 4)
