@@ -15,5 +15,5 @@ from .styles import layer_groups, mix, parse_layers
 from .version import __version__
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "Generator", "GeneratorConfig", "backend_status",
-           "default_model", "layer_groups", "load_ws", "random_model", "make_grid", "mix", "parse_layers", "parse_seeds",
-           "resolve_backend", "save_image", "save_ws", "to_uint8", "z_from_seeds", "__version__"]
+           "default_model", "layer_groups", "load_ws", "random_model", "make_grid", "mix", "parse_layers",
+           "parse_seeds", "resolve_backend", "save_image", "save_ws", "to_uint8", "z_from_seeds", "__version__"]

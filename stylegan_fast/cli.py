@@ -1,4 +1,6 @@
-"""Command line: ``stylegan-fast render | mix | child | video | info | convert | doctor | bench`` (also ``python -m stylegan_fast``)."""
+"""Command line: ``stylegan-fast render | mix | child | video | info | convert | doctor | bench``.
+
+Also ``python -m stylegan_fast``."""
 from __future__ import annotations
 
 import platform

@@ -14,9 +14,11 @@ face may change shape without changing palette. The adversarial loss still decid
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ..styles import layer_groups
+from ..styles import layer_groups, mix
 
 BINS = 4  # per channel: 64 colour bins over [-1, 1]^3
 
@@ -29,8 +31,7 @@ def palette(img: torch.Tensor, sharpness: float = 20.0) -> torch.Tensor:
     x = img.clamp(-1, 1).flatten(2)[:, :, None, :]
     w = (1 - (x - centres[None, None, :, None]).abs() / width).clamp(min=0)
     joint = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).flatten(1, 3)
-    return torch.logsumexp(joint * sharpness, dim=-1) / sharpness - torch.log(
-        torch.tensor(float(x.shape[-1]), device=img.device)) / sharpness
+    return (torch.logsumexp(joint * sharpness, dim=-1) - math.log(x.shape[-1])) / sharpness
 
 
 def edges(img: torch.Tensor) -> torch.Tensor:
@@ -45,13 +46,9 @@ def layer_role_loss(G, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     groups = layer_groups(G.config)
     ws1, ws2 = G.mapping(z1), G.mapping(z2)
 
-    def swap(ws, src, group):
-        out = ws.clone()
-        out[:, groups[group]] = src[:, groups[group]]
-        return out
-
-    # One synthesis pass for all five images.
-    batch = torch.cat([ws1, ws2, swap(ws2, ws1, "fine"), swap(ws1, ws2, "coarse"), swap(ws1, ws2, "medium")])
+    # One synthesis pass for all five images: ws2 with ws1's fine rows; ws1 with ws2's coarse, medium rows.
+    batch = torch.cat([ws1, ws2, mix(ws2, ws1, groups["fine"]), mix(ws1, ws2, groups["coarse"]),
+                       mix(ws1, ws2, groups["medium"])])
     x1, x2, x_fine, x_coarse, x_medium = G.synthesis(batch, noise_mode="const").chunk(5)
     p1 = palette(x1)
     palette_loss = sum((palette(x) - p1).abs().mean() for x in (x_fine, x_coarse, x_medium)) / 3

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..images import to_uint8
 from ..latents import z_from_seeds
+from ..styles import layer_groups, mix
 from . import identikit
 
 REAL_SEED_OFFSET = 10_000_000  # held-out faces: the trainer uses seeds from 0
@@ -78,7 +79,8 @@ def quality_report(models: dict, n: int = 2000) -> dict:
 
 def edge_mask(images: torch.Tensor, top: float = 0.2) -> torch.Tensor:
     """[N, 3, H, W] -> [N, H, W] bool: the ``top`` fraction of pixels with the largest Sobel gradient (the
-    largest over R, G and B; flat pictures have fewer). Where the outlines are, not how strong: recolouring regions leaves it alone."""
+    largest over R, G and B; flat pictures have fewer). Where the outlines are, not how strong: recolouring
+    regions leaves it alone."""
     kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=images.device)[None, None]
     x = images.float().flatten(0, 1)[:, None]
     gx, gy = F.conv2d(x, kx, padding=1), F.conv2d(x, kx.transpose(2, 3), padding=1)
@@ -115,17 +117,13 @@ def layer_group_effects(G, n: int = 64, seed_a: int = 0, seed_b: int = 100_000) 
     Pairs: seeds seed_a.. and seed_b.., psi 1, constant noise. Returns {group: {outline, palette}} plus
     'all' with the absolute changes.
     """
-    from ..styles import layer_groups
-
     ws_a = G.mapping(z_from_seeds(range(seed_a, seed_a + n), G.z_dim).to(G.device))
     ws_b = G.mapping(z_from_seeds(range(seed_b, seed_b + n), G.z_dim).to(G.device))
     img_a = G.synthesis(ws_a, noise_mode="const")
     edges_a, hist_a = edge_mask(img_a), colour_histograms(img_a)
 
     def change(rows):
-        ws = ws_a.clone()
-        ws[:, rows] = ws_b[:, rows]
-        img = G.synthesis(ws, noise_mode="const")
+        img = G.synthesis(mix(ws_a, ws_b, rows), noise_mode="const")
         outline = jaccard_distance(edge_mask(img), edges_a).mean().item()
         palette = 0.5 * (colour_histograms(img) - hist_a).abs().sum(dim=1).mean().item()
         return outline, palette
