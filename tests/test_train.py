@@ -69,59 +69,68 @@ def test_colour_tv_bounds():
 
 # --- layer-role regularization (train/layer_roles.py) and the layer-group measurement (quality.py) ---
 
-def _flat(colours, size=8):
-    """[N, 3, size, size] image whose pixels take the given [-1, 1] colours in equal vertical stripes."""
-    img = torch.zeros(1, 3, size, size)
-    for i, c in enumerate(colours):
-        img[0, :, :, i * size // len(colours):(i + 1) * size // len(colours)] = torch.tensor(c)[:, None, None]
-    return img
+def test_attribute_targets_are_the_drawn_attributes():
+    from stylegan_fast.train import attributes, identikit
+
+    seeds = range(200)
+    bald = next(s for s in seeds if identikit.sample_attributes(s)["hair_style"] == "bald")
+    for seed in (0, bald):
+        a = identikit.sample_attributes(seed)
+        colours, weights, shape = attributes.targets(seed)
+        assert colours.shape == weights.shape == (attributes.NUM_COLOURS,) and shape.shape == (attributes.NUM_SHAPES,)
+        assert np.allclose(colours[6:9], np.array(a["bg_color"]) / 255)  # skin, hair, then the background
+        hair_weight = weights[3:6]
+        assert (hair_weight == 0).all() if seed == bald else (hair_weight == 1).all()
+        k = len(attributes.SHAPES)
+        lo, hi = identikit.RANGES["face_width"]
+        assert shape[0] == pytest.approx((a["face_width"] - lo) / (hi - lo))
+        assert (shape[:k] >= 0).all() and (shape[:k] <= 1).all()
+        n_len = len(identikit.HAIR_LENGTHS)
+        assert shape[k:k + n_len].sum() == 1 and shape[k + n_len:].sum() == 1  # one-hot length and style
+        assert shape[k + n_len + identikit.HAIR_STYLES.index(a["hair_style"])] == 1
 
 
-def test_palette_is_presence_not_area():
-    from stylegan_fast.train.layer_roles import BINS, palette
+def _tiny_attribute_net(tmp_path):
+    from stylegan_fast.train import attributes, identikit
 
-    red, blue = (1.0, -1.0, -1.0), (-1.0, -1.0, 1.0)
-    p = palette(_flat([red]))
-    red_bin = (BINS - 1) * BINS * BINS  # r in the top bin, g and b in the bottom one
-    assert p.shape == (1, BINS ** 3) and p[0].argmax() == red_bin and p[0, red_bin] > 0.99
-    assert p[0].sort().values[-2] < 1e-6  # nothing else present
-    # A colour covering 1/8 of the picture is nearly as present as one covering 7/8 ...
-    small = palette(_flat([red] + [blue] * 7))[0]
-    assert small[red_bin] > 0.85 and small[red_bin] < small[BINS - 1]
-    # ... and a colour that is absent is absent.
-    assert palette(_flat([blue]))[0, red_bin] < 1e-6
+    pool = torch.from_numpy(np.ascontiguousarray(identikit.faces_uint8(range(12), 64).transpose(0, 3, 1, 2)))
+    path = tmp_path / "attributes.pt"
+    report = attributes.train(pool, path, steps=3, batch=4, width=8, holdout=4)
+    assert np.isfinite(report["colour_mae"]) and np.isfinite(report["shape_mae"])
+    return path
 
 
-def test_forward_difference_edges():
-    from stylegan_fast.train.layer_roles import edges
-
-    img = _flat([(-1.0, -1.0, -1.0), (1.0, 1.0, 1.0)])  # black | white, vertical seam between columns 3 and 4
-    e = edges(img)[0, 0]
-    assert e.shape == (7, 7)
-    assert torch.allclose(e[:, 3], torch.full((7,), 2.0), atol=1e-3) and e[:, [0, 1, 2, 4, 5, 6]].max() < 1e-3
-
-
-def test_layer_role_loss_is_zero_when_styles_do_nothing_and_has_gradients():
+def test_layer_role_loss_is_zero_when_styles_do_nothing_and_has_gradients(tmp_path):
+    from stylegan_fast.train import attributes
     from stylegan_fast.train.layer_roles import layer_role_loss
 
+    net = attributes.load(_tiny_attribute_net(tmp_path))
+    assert not any(p.requires_grad for p in net.parameters()) and not net.training
     torch.manual_seed(0)
     G = sf.Generator.from_config(arch="stylegan2", resolution=16, z_dim=8, w_dim=8, channel_base=64,
                                  channel_max=8, backend="reference")
     z1, z2 = torch.randn(2, 3, 8)
-    loss = layer_role_loss(G, z1, z2)
+    loss = layer_role_loss(G, net, z1, z2)
     assert loss > 0
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.synthesis.parameters())
     with torch.no_grad():  # the same face for both z: every swap is a no-op
-        assert layer_role_loss(G, z1, z1).item() < 1e-6
+        assert layer_role_loss(G, net, z1, z1).item() < 1e-6
 
 
-def test_train_with_layer_reg_logs_it(tmp_path):
+def test_train_with_attribute_net_logs_layer_reg(tmp_path):
     opts = TrainOptions(out=str(tmp_path / "run"), iterations=2, batch=4, dataset_size=8, sample_every=2,
-                        snapshot_every=2, layer_reg=1.0, layer_reg_interval=1, layer_reg_batch=2)
+                        snapshot_every=2, layer_reg=1.0, layer_reg_interval=1, layer_reg_batch=2,
+                        attribute_net=str(_tiny_attribute_net(tmp_path)))
     train(opts)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert log[0]["layer"] > 0 and np.isfinite(log[0]["layer"])
+
+
+def test_layer_reg_without_attribute_net_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="--layer-reg needs --attribute-net"):
+        train(TrainOptions(out=str(tmp_path / "run"), iterations=1, layer_reg=1.0))
+    assert not (tmp_path / "run").exists()
 
 
 def test_layer_group_effects_measure_what_they_say():

@@ -8,7 +8,7 @@ from .trainer import TrainOptions, train
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m stylegan_fast.train", description=__doc__)
     for f in dataclasses.fields(TrainOptions):
-        kind = {"Optional[float]": float, "Optional[int]": int}.get(str(f.type), f.type)
+        kind = {"Optional[float]": float, "Optional[int]": int, "Optional[str]": str}.get(str(f.type), f.type)
         kind = {"int": int, "float": float, "str": str}.get(kind, kind) if isinstance(kind, str) else kind
         p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
     args = p.parse_args(argv)

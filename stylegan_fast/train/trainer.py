@@ -23,6 +23,7 @@ from ..fileio import atomic_path
 from ..generator import Generator
 from ..images import make_grid, save_image, to_uint8
 from . import identikit
+from . import attributes
 from .layer_roles import layer_role_loss
 from .discriminator import Discriminator
 
@@ -46,6 +47,7 @@ class TrainOptions:
     layer_reg: float = 0.0  # weight of the layer-role regularization (layer_roles.py); 0: off
     layer_reg_interval: int = 4
     layer_reg_batch: int = 8
+    attribute_net: Optional[str] = None  # the AttributeNet (attributes.py) that layer_reg asks; needed with it
     ema_kimg: Optional[float] = None  # None: batch * 10 / 32
     ema_rampup: float = 0.05
     dataset_size: int = 20000
@@ -87,6 +89,9 @@ def real_pool(opts: TrainOptions, out: Path) -> torch.Tensor:
 
 
 def train(opts: TrainOptions) -> Path:
+    if opts.layer_reg > 0 and not opts.attribute_net:
+        raise ValueError("--layer-reg needs --attribute-net: a file written by "
+                         "'python -m stylegan_fast.train.attributes --out runs/attributes.pt'")
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     if opts.threads:
@@ -122,6 +127,7 @@ def train(opts: TrainOptions) -> Path:
         json.dump({**dataclasses.asdict(opts), "config": config, "r1_gamma": r1_gamma}, f, indent=2)
 
     reals = real_pool(opts, out)
+    attribute_net = attributes.load(opts.attribute_net, device) if opts.attribute_net else None
     grid_z = torch.randn([32, G.z_dim], generator=torch.Generator().manual_seed(123)).to(device)
     log = open(out / "log.jsonl", "a")
     t0 = time.perf_counter()
@@ -163,7 +169,7 @@ def train(opts: TrainOptions) -> Path:
         loss_L = torch.zeros([])
         if opts.layer_reg > 0 and it % opts.layer_reg_interval == 0:
             zr = torch.randn([2, opts.layer_reg_batch, G.z_dim], device=device)
-            loss_L = layer_role_loss(G, zr[0], zr[1])
+            loss_L = layer_role_loss(G, attribute_net, zr[0], zr[1])
             opt_G.zero_grad(set_to_none=True)
             (loss_L * opts.layer_reg).backward()
             opt_G.step()
