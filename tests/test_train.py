@@ -90,6 +90,20 @@ def test_attribute_targets_are_the_drawn_attributes():
         assert shape[k + n_len + identikit.HAIR_STYLES.index(a["hair_style"])] == 1
 
 
+def test_attribute_net_learns_colours_better_than_the_mean(tmp_path):
+    from stylegan_fast.train import attributes, identikit
+
+    n, holdout = 500, 100
+    pool = torch.from_numpy(np.ascontiguousarray(identikit.faces_uint8(range(n), 64).transpose(0, 3, 1, 2)))
+    report = attributes.train(pool, tmp_path / "a.pt", steps=120, batch=32, width=16, holdout=holdout)
+    colours, weights = zip(*[attributes.targets(s)[:2] for s in range(n)])
+    colours, weights = np.stack(colours), np.stack(weights)
+    mean = (colours[:-holdout] * weights[:-holdout]).sum(0) / weights[:-holdout].sum(0)
+    baseline = (weights[-holdout:] * np.abs(colours[-holdout:] - mean)).sum() / weights[-holdout:].sum()
+    # Measured: 0.085 vs 0.229 (150 steps on 600 faces).
+    assert report["colour_mae"] < 0.6 * baseline, (report, baseline)
+
+
 def _tiny_attribute_net(tmp_path):
     from stylegan_fast.train import attributes, identikit
 
