@@ -10,24 +10,34 @@ attributes are known). The adversarial loss still decides what faces look like.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..styles import layer_groups, mix
+
+
+def match_loss(pred: torch.Tensor, target: torch.Tensor, tau: float = 0.05) -> torch.Tensor:
+    """Cross-entropy of picking row i of ``target`` [N, D] for row i of ``pred`` [N, D], scored by minus the
+    mean absolute difference over ``tau``. Near 0 when each prediction is closest to its own target; log N
+    when all rows look alike, so making every face the same does not satisfy it."""
+    distance = (pred[:, None, :] - target[None, :, :]).abs().mean(dim=-1)  # [N, N]
+    return F.cross_entropy(-distance / tau, torch.arange(len(pred), device=pred.device))
 
 
 def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     """Layer roles judged by a frozen ``attributes.AttributeNet`` that reads colours and shape off a face.
 
-    For faces 1 and 2: face 2 with face 1's fine styles has face 1's colours and face 2's shape; face 1 with
-    face 2's coarse or medium styles keeps face 1's colours. Targets are detached: the loss moves the mixed
-    faces, not the faces they are compared with. Mean absolute error, in [0, 1] colour/attribute units.
+    For faces 1 and 2 (rows of z1, z2): face 2 with face 1's fine styles has face 1's colours and face 2's
+    shape; face 1 with face 2's coarse or medium styles keeps face 1's colours. Each is scored by
+    ``match_loss`` against the batch's other faces, with the target faces detached: the loss moves the
+    mixed faces, and it cannot be met by making all faces alike.
     """
     groups = layer_groups(G.config)
     ws1, ws2 = G.mapping(z1), G.mapping(z2)
     batch = torch.cat([ws1, ws2, mix(ws2, ws1, groups["fine"]), mix(ws1, ws2, groups["coarse"]),
                        mix(ws1, ws2, groups["medium"])])
     colours, shapes = net(G.synthesis(batch, noise_mode="const"))
-    c1, c2, c_fine, c_coarse, c_medium = colours.chunk(5)
+    c1, _, c_fine, c_coarse, c_medium = colours.chunk(5)
     _, s2, s_fine, _, _ = shapes.chunk(5)
     c1, s2 = c1.detach(), s2.detach()
-    colour_loss = sum((c - c1).abs().mean() for c in (c_fine, c_coarse, c_medium)) / 3
-    return colour_loss + (s_fine - s2).abs().mean()
+    colour_loss = sum(match_loss(c, c1) for c in (c_fine, c_coarse, c_medium)) / 3
+    return colour_loss + match_loss(s_fine, s2)
