@@ -5,7 +5,7 @@ and aspect, jaw, pose, hair length and style, eye and mouth geometry). ``Attribu
 (picture, attributes) pairs of the dataset and then frozen; the trainer's layer-role regularization
 (``layer_roles.layer_role_loss``) asks it what a generated face's colours and shape are.
 
-    python -m stylegan_fast.train.attributes --out runs/attributes.pt     # ~5 min on 2 CPU cores
+    python -m stylegan_fast.train.attributes --out runs/attributes.pt     # ~3 min on 2 CPU cores
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def load(path, device="cpu") -> AttributeNet:
     return net.to(device).eval().requires_grad_(False)
 
 
-def train(pool: torch.Tensor, out: Path, steps: int = 3000, batch: int = 64, width: int = 32, seed: int = 0,
+def train(pool: torch.Tensor, out: Path, steps: int = 4000, batch: int = 64, width: int = 32, seed: int = 0,
           holdout: int = 1000) -> dict:
     """Fit an AttributeNet on ``pool`` (uint8 [N, 3, 64, 64], face i drawn from seed i); the last ``holdout``
     faces are held out. Saves to ``out`` and returns the held-out errors (mean absolute, in [0, 1] units)."""
@@ -105,6 +105,7 @@ def train(pool: torch.Tensor, out: Path, steps: int = 3000, batch: int = 64, wid
         c, s = net(pool[idx].float() / 127.5 - 1)
         report = {"colour_mae": float((weights[idx] * (c - colours[idx]).abs()).sum() / weights[idx].sum()),
                   "shape_mae": float((s - shapes[idx]).abs().mean())}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         torch.save({"net": net.state_dict(), "width": width, "report": report}, tmp)
     return report
@@ -114,12 +115,12 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/attributes.pt")
     p.add_argument("--dataset-size", type=int, default=20000)
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cache = Path(f"runs/demo/identikit_{args.dataset_size}_64.npy")
+    cache = Path(f"runs/demo/identikit_{args.dataset_size}_64.npy")  # the demo run's training pool, if present
     if cache.is_file():
         pool = torch.from_numpy(np.load(cache))
     else:
