@@ -107,6 +107,8 @@ def train(opts: TrainOptions) -> Path:
     ratio = opts.r1_interval / (opts.r1_interval + 1)  # lazy regularization: keep the effective step size
     opt_G = torch.optim.Adam(G.parameters(), lr=opts.lr, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=opts.lr * ratio, betas=(0.0, 0.99 ** ratio), eps=1e-8)
+    # The layer-role steps keep their own Adam moments, so their gradients do not shrink the adversarial steps.
+    opt_L = torch.optim.Adam(G.parameters(), lr=opts.lr, betas=(0.0, 0.99), eps=1e-8)
     ema_nimg = (opts.ema_kimg if opts.ema_kimg is not None else opts.batch * 10 / 32) * 1000
 
     state_path = out / "state.pt"
@@ -120,6 +122,8 @@ def train(opts: TrainOptions) -> Path:
         state = torch.load(state_path, map_location=device, weights_only=True)
         G.load_state_dict(state["G"]), D.load_state_dict(state["D"]), G_ema.load_state_dict(state["G_ema"])
         opt_G.load_state_dict(state["opt_G"]), opt_D.load_state_dict(state["opt_D"])
+        if "opt_L" in state:
+            opt_L.load_state_dict(state["opt_L"])
         torch.set_rng_state(state["rng"])
         start = int(state["iteration"])
         print(f"resumed from {state_path} at iteration {start}")
@@ -165,14 +169,14 @@ def train(opts: TrainOptions) -> Path:
         loss_G.backward()
         opt_G.step()
 
-        # Layer roles, lazily: palette follows the fine styles, outlines do not (see layer_roles.py).
+        # Layer roles, lazily: colours follow the fine styles, shape does not (see layer_roles.py).
         loss_L = torch.zeros([])
         if opts.layer_reg > 0 and it % opts.layer_reg_interval == 0:
             zr = torch.randn([2, opts.layer_reg_batch, G.z_dim], device=device)
             loss_L = layer_role_loss(G, attribute_net, zr[0], zr[1])
-            opt_G.zero_grad(set_to_none=True)
+            opt_L.zero_grad(set_to_none=True)
             (loss_L * opts.layer_reg).backward()
-            opt_G.step()
+            opt_L.step()
 
         # EMA of G (ramped up at the start), buffers copied.
         nimg = (it + 1) * opts.batch
@@ -198,7 +202,7 @@ def train(opts: TrainOptions) -> Path:
             G_ema.save(out / "network-latest.safetensors")
             with atomic_path(state_path) as tmp:
                 torch.save(dict(G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
-                                opt_G=opt_G.state_dict(), opt_D=opt_D.state_dict(), rng=torch.get_rng_state(),
+                                opt_G=opt_G.state_dict(), opt_D=opt_D.state_dict(), opt_L=opt_L.state_dict(), rng=torch.get_rng_state(),
                                 iteration=it + 1), tmp)
     log.close()
     return out / "network-latest.safetensors"
