@@ -160,10 +160,15 @@ def test_train_with_attribute_net_logs_layer_reg(tmp_path):
     assert log[0]["layer"] > 0 and np.isfinite(log[0]["layer"])
 
 
-def test_layer_reg_without_attribute_net_is_a_clear_error(tmp_path):
+def test_layer_reg_without_attribute_net_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(ValueError, match="--layer-reg needs --attribute-net"):
         train(TrainOptions(out=str(tmp_path / "run"), iterations=1, layer_reg=1.0))
     assert not (tmp_path / "run").exists()
+    from stylegan_fast.train.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:  # the command line says it as a usage error, no traceback
+        main(["--out", str(tmp_path / "run"), "--layer-reg", "1"])
+    assert exit_info.value.code == 2 and "--attribute-net" in capsys.readouterr().err
 
 
 def test_layer_group_effects_measure_what_they_say():

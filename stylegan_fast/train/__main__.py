@@ -12,7 +12,10 @@ def main(argv=None):
         kind = {"int": int, "float": float, "str": str}.get(kind, kind) if isinstance(kind, str) else kind
         p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
     args = p.parse_args(argv)
-    path = train(TrainOptions(**vars(args)))
+    try:
+        path = train(TrainOptions(**vars(args)))
+    except ValueError as e:  # options that do not fit together, or do not fit the run in --out
+        p.error(str(e))
     print(f"generator (EMA) written to {path}")
 
 
