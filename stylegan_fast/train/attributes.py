@@ -120,12 +120,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cache = Path(f"runs/demo/identikit_{args.dataset_size}_64.npy")  # the demo run's training pool, if present
-    if cache.is_file():
-        pool = torch.from_numpy(np.load(cache))
-    else:
-        pool = torch.from_numpy(np.ascontiguousarray(
-            identikit.faces_uint8(range(args.dataset_size), 64).transpose(0, 3, 1, 2)))
+    from .trainer import TrainOptions, real_pool  # the trainer imports this module
+
+    # The demo run's training pool: read from its cache, or rendered and cached there as the trainer does.
+    pool = real_pool(TrainOptions(dataset_size=args.dataset_size, resolution=64), Path("runs/demo"))
     t0 = time.perf_counter()
     report = train(pool, Path(args.out), steps=args.steps)
     print({**report, "seconds": round(time.perf_counter() - t0)})

@@ -22,8 +22,7 @@ from tqdm import tqdm
 from ..fileio import atomic_path
 from ..generator import Generator
 from ..images import make_grid, save_image, to_uint8
-from . import identikit
-from . import attributes
+from . import attributes, identikit
 from .layer_roles import layer_role_loss
 from .discriminator import Discriminator
 
@@ -202,7 +201,7 @@ def train(opts: TrainOptions) -> Path:
             G_ema.save(out / "network-latest.safetensors")
             with atomic_path(state_path) as tmp:
                 torch.save(dict(G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
-                                opt_G=opt_G.state_dict(), opt_D=opt_D.state_dict(), opt_L=opt_L.state_dict(), rng=torch.get_rng_state(),
-                                iteration=it + 1), tmp)
+                                opt_G=opt_G.state_dict(), opt_D=opt_D.state_dict(), opt_L=opt_L.state_dict(),
+                                rng=torch.get_rng_state(), iteration=it + 1), tmp)
     log.close()
     return out / "network-latest.safetensors"
