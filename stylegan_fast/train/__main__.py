@@ -16,6 +16,8 @@ def main(argv=None):
         path = train(TrainOptions(**vars(args)))
     except ValueError as e:  # options that do not fit together, or do not fit the run in --out
         p.error(str(e))
+    except KeyboardInterrupt:
+        p.exit(130, f"stopped; {args.out}/state.pt holds the last snapshot, and the same command resumes from it\n")
     print(f"generator (EMA) written to {path}")
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -78,8 +81,10 @@ def real_pool(opts: TrainOptions, out: Path) -> torch.Tensor:
     cache = out / f"identikit_{opts.dataset_size}_{opts.resolution}.npy"
     if cache.is_file():
         return torch.from_numpy(np.load(cache))
-    seeds = range(opts.dataset_size)
-    images = np.stack([identikit.face(s, opts.resolution) for s in tqdm(seeds, desc="dataset")])
+    render = functools.partial(identikit.face, size=opts.resolution)
+    with ProcessPoolExecutor(min(os.cpu_count() or 1, 16)) as pool:  # deterministic per seed: order kept
+        faces = pool.map(render, range(opts.dataset_size), chunksize=250)
+        images = np.stack(list(tqdm(faces, total=opts.dataset_size, desc="dataset")))
     images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
     with atomic_path(cache) as tmp:
         with open(tmp, "wb") as f:
@@ -123,21 +128,23 @@ def train(opts: TrainOptions) -> Path:
         opt_G.load_state_dict(state["opt_G"]), opt_D.load_state_dict(state["opt_D"])
         if "opt_L" in state:
             opt_L.load_state_dict(state["opt_L"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())  # map_location moved it to the device
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         start = int(state["iteration"])
         print(f"resumed from {state_path} at iteration {start}")
     with open(out / "options.json", "w") as f:
         json.dump({**dataclasses.asdict(opts), "config": config, "r1_gamma": r1_gamma}, f, indent=2)
 
-    reals = real_pool(opts, out)
+    reals = real_pool(opts, out).to(device)  # uint8 on the device: 245 MB at 20,000 faces of 64 px
     attribute_net = attributes.load(opts.attribute_net, device) if opts.attribute_net else None
     grid_z = torch.randn([32, G.z_dim], generator=torch.Generator().manual_seed(123)).to(device)
     log = open(out / "log.jsonl", "a")
     t0 = time.perf_counter()
     bar = tqdm(range(start, opts.iterations), initial=start, total=opts.iterations, desc="train")
     for it in bar:
-        idx = torch.randint(len(reals), [opts.batch])
-        real = reals[idx].to(device).float() / 127.5 - 1
+        idx = torch.randint(len(reals), [opts.batch]).to(device)
+        real = reals[idx].float() / 127.5 - 1
 
         # Discriminator: softplus(D(fake)) + softplus(-D(real)) [+ lazy R1 on reals].
         D.requires_grad_(True)
@@ -202,6 +209,8 @@ def train(opts: TrainOptions) -> Path:
             with atomic_path(state_path) as tmp:
                 torch.save(dict(G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
                                 opt_G=opt_G.state_dict(), opt_D=opt_D.state_dict(), opt_L=opt_L.state_dict(),
-                                rng=torch.get_rng_state(), iteration=it + 1), tmp)
+                                rng=torch.get_rng_state(), iteration=it + 1,
+                                **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})),
+                           tmp)
     log.close()
     return out / "network-latest.safetensors"
