@@ -149,6 +149,9 @@ def test_layer_role_loss_rewards_swaps_that_do_what_they_should_and_has_gradient
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in G.synthesis.parameters())
     with torch.no_grad():  # the same faces for both z: every swap keeps every face, the best case
         assert layer_role_loss(G, net, z1, z1) < loss
+        # The shape term enters linearly with its weight: loss(w) = colour terms + w * shape term.
+        l0, l1, l3 = (layer_role_loss(G, net, z1, z2, shape_weight=w).double() for w in (0.0, 1.0, 3.0))
+    assert l1 > l0 and (l3 - l0).item() == pytest.approx(3 * (l1 - l0).item(), rel=1e-4)
 
 
 def test_train_with_attribute_net_logs_layer_reg(tmp_path):
@@ -196,6 +199,15 @@ def test_layer_group_effects_measure_what_they_say():
     assert r["fine"]["palette"] > 0.5 and r["fine"]["outline"] < 0.1  # rounding can flip ties at the quantile
     assert r["medium"]["outline"] == 0 and r["medium"]["palette"] == 0
     assert r["all"]["outline"] > 0 and r["all"]["palette"] > 0
+
+
+def test_dataset_colour_swaps_measure_as_palette_and_shape_swaps_as_outline():
+    # The layer-effect measure on the dataset itself, where colour and shape attributes are known and
+    # independent: what a generator with perfectly separated layers would score. Measured with n=64:
+    # colours outline 0.37, palette 1.00 (2.7x); shape outline 0.98, palette 0.17.
+    r = quality.dataset_swap_effects(n=32)
+    assert r["colours"]["palette"] > 2 * r["colours"]["outline"], r
+    assert r["shape"]["outline"] > 3 * r["shape"]["palette"], r
 
 
 def test_train_other_resolution_and_refuse_mismatched_resume(tmp_path):

@@ -17,7 +17,7 @@ def main(argv=None):
     except ValueError as e:  # options that do not fit together, or do not fit the run in --out
         p.error(str(e))
     except KeyboardInterrupt:
-        p.exit(130, f"stopped; {args.out}/state.pt holds the last snapshot, and the same command resumes from it\n")
+        p.exit(130, f"stopped; the same command resumes from the last snapshot in {args.out} (every --snapshot-every)\n")
     print(f"generator (EMA) written to {path}")
 
 

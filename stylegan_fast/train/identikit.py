@@ -32,6 +32,9 @@ ATTRIBUTES = (
     "shift_x", "shift_y", "rotation", "scale",
 )
 
+# The attributes that only colour a face in: the rest set its shape. Drawn independently of each other.
+COLOUR_ATTRIBUTES = ("skin_kind", "skin_color", "hair_color", "eye_color", "beard_color", "glasses_color",
+                     "bg_color", "bg_color2", "shirt_color")
 HAIR_LENGTHS = ("short", "medium", "long")
 HAIR_STYLES = ("flat", "bob", "spiky", "side_part", "curly", "bald")
 NOSE_SHAPES = ("button", "triangle", "hook", "round")

@@ -23,13 +23,14 @@ def match_loss(pred: torch.Tensor, target: torch.Tensor, tau: float = 0.05) -> t
     return F.cross_entropy(-distance / tau, torch.arange(len(pred), device=pred.device))
 
 
-def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor, shape_weight: float = 1.0) -> torch.Tensor:
     """Layer roles judged by a frozen ``attributes.AttributeNet`` that reads colours and shape off a face.
 
     For faces 1 and 2 (rows of z1, z2): face 2 with face 1's fine styles has face 1's colours and face 2's
     shape; face 1 with face 2's coarse or medium styles keeps face 1's colours. Each is scored by
     ``match_loss`` against the batch's other faces, with the target faces detached: the loss moves the
-    mixed faces, and it cannot be met by making all faces alike.
+    mixed faces, and it cannot be met by making all faces alike. ``shape_weight`` weighs the shape term
+    against the colour terms.
     """
     groups = layer_groups(G.config)
     ws1, ws2 = G.mapping(z1), G.mapping(z2)
@@ -40,4 +41,4 @@ def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     _, s2, s_fine, _, _ = shapes.chunk(5)
     c1, s2 = c1.detach(), s2.detach()
     colour_loss = sum(match_loss(c, c1) for c in (c_fine, c_coarse, c_medium)) / 3
-    return colour_loss + match_loss(s_fine, s2)
+    return colour_loss + shape_weight * match_loss(s_fine, s2)

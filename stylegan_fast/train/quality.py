@@ -105,6 +105,27 @@ def colour_histograms(images: torch.Tensor, bins: int = 4) -> torch.Tensor:
     return h / idx.shape[1]
 
 
+def _changes(img_a: torch.Tensor):
+    """A function of images [N, 3, H, W] giving (outline, palette): their mean change from ``img_a``."""
+    edges_a, hist_a = edge_mask(img_a), colour_histograms(img_a)
+
+    def change(img):
+        outline = jaccard_distance(edge_mask(img), edges_a).mean().item()
+        palette = 0.5 * (colour_histograms(img) - hist_a).abs().sum(dim=1).mean().item()
+        return outline, palette
+    return change
+
+
+def _shares(change, whole: torch.Tensor, parts: dict) -> dict:
+    """{'all': whole's absolute change, name: each part's change as a share of whole's}."""
+    all_outline, all_palette = change(whole)
+    report = {"all": {"outline": all_outline, "palette": all_palette}}
+    for name, img in parts.items():
+        outline, palette = change(img)
+        report[name] = {"outline": outline / all_outline, "palette": palette / all_palette}
+    return report
+
+
 @torch.no_grad()
 def layer_group_effects(G, n: int = 64, seed_a: int = 0, seed_b: int = 100_000) -> dict:
     """For each layer group, what swapping in another face's styles changes, as a fraction of what swapping
@@ -119,18 +140,23 @@ def layer_group_effects(G, n: int = 64, seed_a: int = 0, seed_b: int = 100_000) 
     """
     ws_a = G.mapping(z_from_seeds(range(seed_a, seed_a + n), G.z_dim).to(G.device))
     ws_b = G.mapping(z_from_seeds(range(seed_b, seed_b + n), G.z_dim).to(G.device))
-    img_a = G.synthesis(ws_a, noise_mode="const")
-    edges_a, hist_a = edge_mask(img_a), colour_histograms(img_a)
 
-    def change(rows):
-        img = G.synthesis(mix(ws_a, ws_b, rows), noise_mode="const")
-        outline = jaccard_distance(edge_mask(img), edges_a).mean().item()
-        palette = 0.5 * (colour_histograms(img) - hist_a).abs().sum(dim=1).mean().item()
-        return outline, palette
+    def swapped(rows):
+        return G.synthesis(mix(ws_a, ws_b, rows), noise_mode="const")
+    change = _changes(G.synthesis(ws_a, noise_mode="const"))
+    parts = {name: swapped(rows) for name, rows in layer_groups(G.config).items()}
+    return _shares(change, swapped(list(range(G.num_ws))), parts)
 
-    all_outline, all_palette = change(list(range(G.num_ws)))
-    report = {"all": {"outline": all_outline, "palette": all_palette}}
-    for name, rows in layer_groups(G.config).items():
-        outline, palette = change(rows)
-        report[name] = {"outline": outline / all_outline, "palette": palette / all_palette}
-    return report
+
+def dataset_swap_effects(n: int = 64, size: int = 64, seed_a: int = 0, seed_b: int = 100_000) -> dict:
+    """``layer_group_effects`` measured on the dataset itself: face a drawn with face b's colour attributes
+    ('colours') or with its shape attributes ('shape'), as shares of drawing face b. What a generator whose
+    fine layers held exactly the colours, and its other layers exactly the shape, would score."""
+    def draw(attrs):
+        x = torch.from_numpy(np.stack([identikit.render_face(a, size) for a in attrs])).permute(0, 3, 1, 2)
+        return x.float() / 127.5 - 1
+    a = [identikit.sample_attributes(s) for s in range(seed_a, seed_a + n)]
+    b = [identikit.sample_attributes(s) for s in range(seed_b, seed_b + n)]
+    colours = [{**x, **{k: y[k] for k in identikit.COLOUR_ATTRIBUTES}} for x, y in zip(a, b)]
+    shape = [{**y, **{k: x[k] for k in identikit.COLOUR_ATTRIBUTES}} for x, y in zip(a, b)]
+    return _shares(_changes(draw(a)), draw(b), {"colours": draw(colours), "shape": draw(shape)})

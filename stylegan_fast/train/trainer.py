@@ -49,6 +49,7 @@ class TrainOptions:
     layer_reg: float = 0.0  # weight of the layer-role regularization (layer_roles.py); 0: off
     layer_reg_interval: int = 4
     layer_reg_batch: int = 8
+    layer_reg_shape: float = 1.0  # weight of "a fine swap keeps the shape" against the colour terms
     attribute_net: Optional[str] = None  # the AttributeNet (attributes.py) that layer_reg asks; needed with it
     ema_kimg: Optional[float] = None  # None: batch * 10 / 32
     ema_rampup: float = 0.05
@@ -179,7 +180,7 @@ def train(opts: TrainOptions) -> Path:
         loss_L = torch.zeros([])
         if opts.layer_reg > 0 and it % opts.layer_reg_interval == 0:
             zr = torch.randn([2, opts.layer_reg_batch, G.z_dim], device=device)
-            loss_L = layer_role_loss(G, attribute_net, zr[0], zr[1])
+            loss_L = layer_role_loss(G, attribute_net, zr[0], zr[1], opts.layer_reg_shape)
             opt_L.zero_grad(set_to_none=True)
             (loss_L * opts.layer_reg).backward()
             opt_L.step()
