@@ -36,7 +36,9 @@ def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor, shape_weight: fl
     ws1, ws2 = G.mapping(z1), G.mapping(z2)
     batch = torch.cat([ws1, ws2, mix(ws2, ws1, groups["fine"]), mix(ws1, ws2, groups["coarse"]),
                        mix(ws1, ws2, groups["medium"])])
-    colours, shapes = net(G.synthesis(batch, noise_mode="const"))
+    # Random noise, as in the adversarial steps: with the constant noise images the generator learns to draw
+    # features into that one pattern (speckled faces wherever the noise differs).
+    colours, shapes = net(G.synthesis(batch, noise_mode="random"))
     c1, _, c_fine, c_coarse, c_medium = colours.chunk(5)
     _, s2, s_fine, _, _ = shapes.chunk(5)
     c1, s2 = c1.detach(), s2.detach()
