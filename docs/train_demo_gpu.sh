@@ -25,10 +25,10 @@ print(real_pool(TrainOptions(), Path('runs/pool')).shape)" 2>&1 | tail -1 | tee 
 common=(--device "$DEVICE" --threads 2 --iterations 100000 --sample-every "$EVERY" --snapshot-every "$EVERY"
         --layer-reg-interval 2 --attribute-net runs/gpu_in/attributes.pt)
 declare -A runs=(
-  [resume]="--layer-reg 1"
-  [w1]="--layer-reg 1"
-  [w2]="--layer-reg 2"
-  [w1b32]="--layer-reg 1 --batch 32 --layer-reg-batch 16"
+  [resume]="--layer-reg 1 --layer-reg-shape 3"
+  [w1s3]="--layer-reg 1 --layer-reg-shape 3"
+  [w2s3]="--layer-reg 2 --layer-reg-shape 3"
+  [w1s3b32]="--layer-reg 1 --layer-reg-shape 3 --batch 32 --layer-reg-batch 16"
 )
 for name in "${!runs[@]}"; do
   dir=runs/gpu_$name

@@ -155,7 +155,14 @@ def test_layer_role_loss_rewards_swaps_that_do_what_they_should_and_has_gradient
             torch.manual_seed(1)  # the same noise images for each
             losses.append(layer_role_loss(G, net, z1, z2, shape_weight=w).double())
         l0, l1, l3 = losses
+        exact = []
+        for w in (0.0, 1.0, 2.0):  # the exact-match terms: positive, and linear in their weight too
+            torch.manual_seed(1)
+            exact.append(layer_role_loss(G, net, z1, z2, exact_weight=w).double())
     assert l1 > l0 and (l3 - l0).item() == pytest.approx(3 * (l1 - l0).item(), rel=1e-4)
+    assert exact[0].item() == pytest.approx(l1.item(), rel=1e-6)
+    assert exact[1] > exact[0] and (exact[2] - exact[0]).item() == pytest.approx(2 * (exact[1] - exact[0]).item(),
+                                                                                 rel=1e-4)
 
 
 def test_train_with_attribute_net_logs_layer_reg(tmp_path):

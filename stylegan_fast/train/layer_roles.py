@@ -23,14 +23,17 @@ def match_loss(pred: torch.Tensor, target: torch.Tensor, tau: float = 0.05) -> t
     return F.cross_entropy(-distance / tau, torch.arange(len(pred), device=pred.device))
 
 
-def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor, shape_weight: float = 1.0) -> torch.Tensor:
+def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor, shape_weight: float = 1.0,
+                    exact_weight: float = 0.0, tau: float = 0.05) -> torch.Tensor:
     """Layer roles judged by a frozen ``attributes.AttributeNet`` that reads colours and shape off a face.
 
     For faces 1 and 2 (rows of z1, z2): face 2 with face 1's fine styles has face 1's colours and face 2's
     shape; face 1 with face 2's coarse or medium styles keeps face 1's colours. Each is scored by
     ``match_loss`` against the batch's other faces, with the target faces detached: the loss moves the
     mixed faces, and it cannot be met by making all faces alike. ``shape_weight`` weighs the shape term
-    against the colour terms.
+    against the colour terms. ``match_loss`` is satisfied once each mixed face is nearer its own target than
+    the others; ``exact_weight`` adds the mean absolute differences themselves (over ``tau``, the scale of
+    ``match_loss``'s scores), which keep pulling until the colours and shape are the target's.
     """
     groups = layer_groups(G.config)
     ws1, ws2 = G.mapping(z1), G.mapping(z2)
@@ -42,5 +45,9 @@ def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor, shape_weight: fl
     c1, _, c_fine, c_coarse, c_medium = colours.chunk(5)
     _, s2, s_fine, _, _ = shapes.chunk(5)
     c1, s2 = c1.detach(), s2.detach()
-    colour_loss = sum(match_loss(c, c1) for c in (c_fine, c_coarse, c_medium)) / 3
-    return colour_loss + shape_weight * match_loss(s_fine, s2)
+    mixed_colours = (c_fine, c_coarse, c_medium)
+    loss = sum(match_loss(c, c1, tau) for c in mixed_colours) / 3 + shape_weight * match_loss(s_fine, s2, tau)
+    if exact_weight:
+        colour_error = sum((c - c1).abs().mean() for c in mixed_colours) / 3
+        loss = loss + exact_weight * (colour_error + shape_weight * (s_fine - s2).abs().mean()) / tau
+    return loss
