@@ -114,6 +114,23 @@ def _tiny_attribute_net(tmp_path):
     return path
 
 
+def test_lowpass_attribute_net_ignores_pixel_scale_patterns(tmp_path):
+    from stylegan_fast.train import attributes, identikit
+
+    pool = torch.from_numpy(np.ascontiguousarray(identikit.faces_uint8(range(8), 64).transpose(0, 3, 1, 2)))
+    attributes.train(pool, tmp_path / "a.pt", steps=2, batch=4, width=8, holdout=4, lowpass=2)
+    net = attributes.load(tmp_path / "a.pt")
+    assert net.lowpass == 2  # kept in the file
+    img = pool[:2].float() / 127.5 - 1
+    checker = 0.3 * (torch.arange(64)[:, None] + torch.arange(64)[None, :]).remainder(2).mul(2).sub(1).float()
+    with torch.no_grad():
+        (c0, s0), (c1, s1) = net(img), net(img + checker)  # the 2x2 blocks' means are unchanged
+        (c2, _) = net(img + checker.roll(1, 0).abs())  # a pattern with a mean of its own is seen
+    torch.testing.assert_close(c1, c0, atol=1e-5, rtol=0)
+    torch.testing.assert_close(s1, s0, atol=1e-5, rtol=0)
+    assert (c2 - c0).abs().max() > 1e-3
+
+
 def test_match_loss_matches_cross_entropy_by_hand():
     import math
 

@@ -48,10 +48,15 @@ def targets(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class AttributeNet(nn.Module):
-    """[N, 3, 64, 64] in [-1, 1] -> (colours [N, NUM_COLOURS], shape [N, NUM_SHAPES])."""
+    """[N, 3, 64, 64] in [-1, 1] -> (colours [N, NUM_COLOURS], shape [N, NUM_SHAPES]).
 
-    def __init__(self, width: int = 32):
+    ``lowpass`` > 1 reads the picture through a low-pass (mean over lowpass x lowpass blocks, upsampled back):
+    as a judge of generated faces, it then gives pixel-scale patterns no say, so a generator cannot meet the
+    judge with speckle that the attributes do not have."""
+
+    def __init__(self, width: int = 32, lowpass: int = 1):
         super().__init__()
+        self.lowpass = lowpass
         chans = [3, width, 2 * width, 4 * width, 4 * width]
         layers = []
         for cin, cout in zip(chans[:-1], chans[1:]):  # 64 -> 32 -> 16 -> 8 -> 4
@@ -63,6 +68,8 @@ class AttributeNet(nn.Module):
     def forward(self, img):
         if img.shape[-1] != 64:
             img = F.interpolate(img, size=(64, 64), mode="area")
+        if self.lowpass > 1:
+            img = F.interpolate(F.avg_pool2d(img, self.lowpass), scale_factor=self.lowpass, mode="bilinear")
         out = self.head(self.features(img))
         return out[:, :NUM_COLOURS], out[:, NUM_COLOURS:]
 
@@ -70,13 +77,13 @@ class AttributeNet(nn.Module):
 def load(path, device="cpu") -> AttributeNet:
     """A trained AttributeNet from ``path`` (tensors only), frozen and in eval mode."""
     state = torch.load(path, map_location=device, weights_only=True)
-    net = AttributeNet(int(state["width"]))
+    net = AttributeNet(int(state["width"]), int(state.get("lowpass", 1)))
     net.load_state_dict(state["net"])
     return net.to(device).eval().requires_grad_(False)
 
 
 def train(pool: torch.Tensor, out: Path, steps: int = 4000, batch: int = 64, width: int = 32, seed: int = 0,
-          holdout: int = 1000) -> dict:
+          holdout: int = 1000, lowpass: int = 1) -> dict:
     """Fit an AttributeNet on ``pool`` (uint8 [N, 3, 64, 64], face i drawn from seed i); the last ``holdout``
     faces are held out. Saves to ``out`` and returns the held-out errors (mean absolute, in [0, 1] units)."""
     torch.manual_seed(seed)
@@ -85,7 +92,7 @@ def train(pool: torch.Tensor, out: Path, steps: int = 4000, batch: int = 64, wid
     colours = torch.from_numpy(np.stack([t[0] for t in tgt]))
     weights = torch.from_numpy(np.stack([t[1] for t in tgt]))
     shapes = torch.from_numpy(np.stack([t[2] for t in tgt]))
-    net = AttributeNet(width)
+    net = AttributeNet(width, lowpass)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     train_n = n - holdout
@@ -107,7 +114,7 @@ def train(pool: torch.Tensor, out: Path, steps: int = 4000, batch: int = 64, wid
                   "shape_mae": float((s - shapes[idx]).abs().mean())}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
-        torch.save({"net": net.state_dict(), "width": width, "report": report}, tmp)
+        torch.save({"net": net.state_dict(), "width": width, "lowpass": lowpass, "report": report}, tmp)
     return report
 
 
@@ -117,6 +124,7 @@ def main(argv=None) -> None:
     p.add_argument("--dataset-size", type=int, default=20000)
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--lowpass", type=int, default=1, help="read faces through a low-pass of this block size")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -125,7 +133,7 @@ def main(argv=None) -> None:
     # The demo run's training pool: read from its cache, or rendered and cached there as the trainer does.
     pool = real_pool(TrainOptions(dataset_size=args.dataset_size, resolution=64), Path("runs/demo"))
     t0 = time.perf_counter()
-    report = train(pool, Path(args.out), steps=args.steps)
+    report = train(pool, Path(args.out), steps=args.steps, lowpass=args.lowpass)
     print({**report, "seconds": round(time.perf_counter() - t0)})
 
 

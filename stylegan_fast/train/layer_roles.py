@@ -24,7 +24,7 @@ def match_loss(pred: torch.Tensor, target: torch.Tensor, tau: float = 0.05) -> t
 
 
 def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor, shape_weight: float = 1.0,
-                    exact_weight: float = 0.0, tau: float = 0.05) -> torch.Tensor:
+                    exact_weight: float = 0.0, tau: float = 0.05, noise_mode: str = "random") -> torch.Tensor:
     """Layer roles judged by a frozen ``attributes.AttributeNet`` that reads colours and shape off a face.
 
     For faces 1 and 2 (rows of z1, z2): face 2 with face 1's fine styles has face 1's colours and face 2's
@@ -39,9 +39,9 @@ def layer_role_loss(G, net, z1: torch.Tensor, z2: torch.Tensor, shape_weight: fl
     ws1, ws2 = G.mapping(z1), G.mapping(z2)
     batch = torch.cat([ws1, ws2, mix(ws2, ws1, groups["fine"]), mix(ws1, ws2, groups["coarse"]),
                        mix(ws1, ws2, groups["medium"])])
-    # Random noise, as in the adversarial steps: with the constant noise images the generator learns to draw
-    # features into that one pattern (speckled faces wherever the noise differs).
-    colours, shapes = net(G.synthesis(batch, noise_mode="random"))
+    # Random noise by default, as in the adversarial steps: with the constant noise images the generator learns
+    # to draw features into that one pattern (speckled faces wherever the noise differs).
+    colours, shapes = net(G.synthesis(batch, noise_mode=noise_mode))
     c1, _, c_fine, c_coarse, c_medium = colours.chunk(5)
     _, s2, s_fine, _, _ = shapes.chunk(5)
     c1, s2 = c1.detach(), s2.detach()

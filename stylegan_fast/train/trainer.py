@@ -51,6 +51,7 @@ class TrainOptions:
     layer_reg_batch: int = 8
     layer_reg_shape: float = 1.0  # weight of "a fine swap keeps the shape" against the colour terms
     layer_reg_exact: float = 0.0  # weight of the exact-match terms beside the batch-contrastive ones
+    layer_reg_noise: str = "random"  # noise images of the layer-role passes; "const" replays the demo's early phases
     attribute_net: Optional[str] = None  # the AttributeNet (attributes.py) that layer_reg asks; needed with it
     ema_kimg: Optional[float] = None  # None: batch * 10 / 32
     ema_rampup: float = 0.05
@@ -98,6 +99,8 @@ def train(opts: TrainOptions) -> Path:
     if opts.layer_reg > 0 and not opts.attribute_net:
         raise ValueError("--layer-reg needs --attribute-net: a file written by "
                          "'python -m stylegan_fast.train.attributes --out runs/attributes.pt'")
+    if opts.layer_reg_noise not in ("random", "const", "none"):
+        raise ValueError(f"--layer-reg-noise must be random, const or none, not {opts.layer_reg_noise!r}")
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     if opts.threads:
@@ -181,7 +184,8 @@ def train(opts: TrainOptions) -> Path:
         loss_L = torch.zeros([])
         if opts.layer_reg > 0 and it % opts.layer_reg_interval == 0:
             zr = torch.randn([2, opts.layer_reg_batch, G.z_dim], device=device)
-            loss_L = layer_role_loss(G, attribute_net, zr[0], zr[1], opts.layer_reg_shape, opts.layer_reg_exact)
+            loss_L = layer_role_loss(G, attribute_net, zr[0], zr[1], opts.layer_reg_shape, opts.layer_reg_exact,
+                                     noise_mode=opts.layer_reg_noise)
             opt_L.zero_grad(set_to_none=True)
             (loss_L * opts.layer_reg).backward()
             opt_L.step()
