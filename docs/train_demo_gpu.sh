@@ -2,8 +2,8 @@
 # Demo-model training on a lent GPU, in one bounded call: several layer-role runs side by side on the one GPU,
 # each snapshot scored by quality.layer_group_effects, the best snapshots packed into $OUT.
 #   device run (carry runs/gpu_in): bash docs/train_demo_gpu.sh
-# runs/gpu_in holds attributes.pt (python -m stylegan_fast.train.attributes) and, to resume a CPU run, a slim
-# copy of its folder (state.pt, options.json, log.jsonl) as runs/gpu_in/resume/.
+# runs/gpu_in holds attributes.pt and attributes_lp2.pt (python -m stylegan_fast.train.attributes [--lowpass 2])
+# and, to resume a CPU run, a slim copy of its folder (state.pt, options.json, log.jsonl) as runs/gpu_in/resume/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
@@ -23,12 +23,13 @@ from stylegan_fast.train.trainer import TrainOptions, real_pool
 print(real_pool(TrainOptions(), Path('runs/pool')).shape)" 2>&1 | tail -1 | tee -a "$OUT/log.txt"
 
 common=(--device "$DEVICE" --threads 2 --iterations 100000 --sample-every "$EVERY" --snapshot-every "$EVERY"
-        --layer-reg-interval 2 --attribute-net runs/gpu_in/attributes.pt)
+        --layer-reg-interval 2 --layer-reg-shape 3 --layer-reg-exact 1)
+judge=runs/gpu_in/attributes.pt judge_lp=runs/gpu_in/attributes_lp2.pt  # --lowpass 1 and 2
 declare -A runs=(
-  [resume]="--layer-reg 1 --layer-reg-shape 3"
-  [w1s3]="--layer-reg 1 --layer-reg-shape 3"
-  [w2s3]="--layer-reg 2 --layer-reg-shape 3"
-  [w1s3b32]="--layer-reg 1 --layer-reg-shape 3 --batch 32 --layer-reg-batch 16"
+  [resume]="--layer-reg 2 --attribute-net $judge_lp"
+  [w2]="--layer-reg 2 --attribute-net $judge"
+  [w2lp]="--layer-reg 2 --attribute-net $judge_lp"
+  [w1lpb32]="--layer-reg 1 --attribute-net $judge_lp --batch 32 --layer-reg-batch 16"
 )
 for name in "${!runs[@]}"; do
   dir=runs/gpu_$name
@@ -53,6 +54,7 @@ import json, os, re, sys, tarfile
 from pathlib import Path
 import torch
 import stylegan_fast as sf
+from stylegan_fast.train import quality
 from stylegan_fast.train.quality import layer_group_effects
 
 out = Path(sys.argv[1])
@@ -69,6 +71,10 @@ for run in sorted(Path("runs").glob("gpu_*")):
         rows[it] = {g: {k: round(v, 3) for k, v in e[g].items()} for g in ("coarse", "medium", "fine")}
         rows[it]["fine_ratio"] = round(e["fine"]["palette"] / max(e["fine"]["outline"], 1e-6), 3)
         print(run.name, it, "fine", rows[it]["fine"], "ratio", rows[it]["fine_ratio"], "coarse", rows[it]["coarse"])
+    G = sf.Generator.load(snaps[-1], device=os.environ["DEVICE"], progress=False)
+    q = quality.quality_report({"model": G}, n=500)["model"]
+    rows[int(re.findall(r"\d+", snaps[-1].stem)[0])]["quality_n500"] = {k: round(v, 3) for k, v in q.items()}
+    print(run.name, "latest", rows[max(rows)]["quality_n500"])
     table[run.name] = rows
     its = sorted(rows)
     late = [i for i in its if i >= its[-1] // 2]
