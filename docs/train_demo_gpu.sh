@@ -7,14 +7,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
-TRAIN_SECONDS="${TRAIN_SECONDS:-420}" EVERY="${EVERY:-1000}" DEVICE="${DEVICE:-cuda}"  # small EVERY, DEVICE=cpu: a smoke test
+# A smoke test on a CPU: TRAIN_SECONDS=150 EVERY=3 DEVICE=cpu OUT=/tmp/gout bash docs/train_demo_gpu.sh
+TRAIN_SECONDS="${TRAIN_SECONDS:-420}" EVERY="${EVERY:-1000}" DEVICE="${DEVICE:-cuda}"
 export DEVICE
 mkdir -p "$OUT" runs/pool
 export PYTHONUNBUFFERED=1 EVERY PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 log() { echo "== $(date +%T) $*" | tee -a "$OUT/log.txt"; }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$OUT/log.txt"
-python3 -c "import torch, sys; print('torch', torch.__version__, 'python', sys.version.split()[0])" | tee -a "$OUT/log.txt"
+python3 -c "import torch, sys; print('torch', torch.__version__, 'python', sys.version.split()[0])" \
+    | tee -a "$OUT/log.txt"
 
 log "training pool (20,000 identikit faces, rendered in parallel)"
 python3 -c "
@@ -45,7 +47,8 @@ log "CUDA tests (reference backend on the GPU) while the runs train"
 timeout 120 python3 -m pytest tests/test_cuda.py -q 2>&1 | tail -3 | tee -a "$OUT/log.txt"
 wait
 for name in "${!runs[@]}"; do
-  echo "-- $name: $(tr '\r' '\n' <runs/gpu_$name/train.log | grep -E 'train:|Error|error' | tail -2)" | tee -a "$OUT/log.txt"
+  echo "-- $name: $(tr '\r' '\n' <runs/gpu_$name/train.log | grep -E 'train:|Error|error' | tail -2)" \
+      | tee -a "$OUT/log.txt"
 done
 
 log "layer-group effects of every snapshot"

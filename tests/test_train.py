@@ -30,6 +30,22 @@ def test_train_writes_snapshots_and_resumes(tmp_path):
     assert log and all(np.isfinite(r["loss_D"]) and np.isfinite(r["loss_G"]) for r in log)
 
 
+def test_train_without_noise_holds_noise_strengths_at_zero(tmp_path):
+    opts = TrainOptions(out=str(tmp_path / "run"), iterations=2, batch=2, dataset_size=4, sample_every=2,
+                        snapshot_every=2, r1_interval=2)
+    train(opts)
+    strengths = {k: v for k, v in sf.Generator.load(tmp_path / "run" / "network-latest.safetensors").state_dict()
+                 .items() if k.endswith("noise_strength")}
+    assert strengths and any(v.any() for v in strengths.values())  # trained away from their initial 0
+    from stylegan_fast.train.__main__ import main
+
+    main(["--out", opts.out, "--iterations", "4", "--batch", "2", "--dataset-size", "4", "--r1-interval", "2",
+          "--no-noise"])  # resumed: zeroed, then held
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    for model in ("G", "G_ema"):
+        assert all(not state[model][k].any() for k in strengths), model
+
+
 def test_discriminator_shapes_and_gradients():
     torch.manual_seed(0)
     D = Discriminator(resolution=16, channel_base=64, channel_max=8)

@@ -8,6 +8,9 @@ from .trainer import TrainOptions, train
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m stylegan_fast.train", description=__doc__)
     for f in dataclasses.fields(TrainOptions):
+        if f.type in ("bool", bool):  # --noise / --no-noise
+            p.add_argument("--" + f.name.replace("_", "-"), action=argparse.BooleanOptionalAction, default=f.default)
+            continue
         kind = {"Optional[float]": float, "Optional[int]": int, "Optional[str]": str}.get(str(f.type), f.type)
         kind = {"int": int, "float": float, "str": str}.get(kind, kind) if isinstance(kind, str) else kind
         p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
@@ -17,7 +20,8 @@ def main(argv=None):
     except ValueError as e:  # options that do not fit together, or do not fit the run in --out
         p.error(str(e))
     except KeyboardInterrupt:
-        p.exit(130, f"stopped; the same command resumes from the last snapshot in {args.out} (every --snapshot-every)\n")
+        p.exit(130, f"stopped; the same command resumes from the last snapshot in {args.out} "
+                    f"(one every --snapshot-every iterations)\n")
     print(f"generator (EMA) written to {path}")
 
 

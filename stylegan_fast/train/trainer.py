@@ -52,6 +52,7 @@ class TrainOptions:
     layer_reg_shape: float = 1.0  # weight of "a fine swap keeps the shape" against the colour terms
     layer_reg_exact: float = 0.0  # weight of the exact-match terms beside the batch-contrastive ones
     layer_reg_noise: str = "random"  # noise images of the layer-role passes; "const" replays the demo's early phases
+    noise: bool = True  # False: noise strengths held at 0 (the identikit faces have no stochastic detail)
     attribute_net: Optional[str] = None  # the AttributeNet (attributes.py) that layer_reg asks; needed with it
     ema_kimg: Optional[float] = None  # None: batch * 10 / 32
     ema_rampup: float = 0.05
@@ -138,6 +139,12 @@ def train(opts: TrainOptions) -> Path:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         start = int(state["iteration"])
         print(f"resumed from {state_path} at iteration {start}")
+    if not opts.noise:
+        for model in (G, G_ema):
+            for name, p in model.named_parameters():
+                if name.endswith("noise_strength"):
+                    p.detach().zero_()
+                    p.requires_grad_(False)
     with open(out / "options.json", "w") as f:
         json.dump({**dataclasses.asdict(opts), "config": config, "r1_gamma": r1_gamma}, f, indent=2)
 
