@@ -25,7 +25,7 @@ from stylegan_fast.train.trainer import TrainOptions, real_pool
 print(real_pool(TrainOptions(), Path('runs/pool')).shape)" 2>&1 | tail -1 | tee -a "$OUT/log.txt"
 
 common=(--device "$DEVICE" --threads 2 --iterations 100000 --sample-every "$EVERY" --snapshot-every "$EVERY"
-        --layer-reg-interval 2 --layer-reg-shape 3 --layer-reg-exact 1)
+        --layer-reg-interval 2 --layer-reg-shape 3 --layer-reg-exact 1 --no-noise)
 judge=runs/gpu_in/attributes.pt judge_lp=runs/gpu_in/attributes_lp2.pt  # --lowpass 1 and 2
 declare -A runs=(
   [resume]="--layer-reg 2 --attribute-net $judge_lp"
