@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The layer-role training run of README "Colour in the fine layers", phase by phase, as it was run on 2 CPU cores:
+# The demo model's training run (README "How the layer roles were trained"), phase by phase, as run on 2 CPU cores:
 # each phase resumes the same --out from the state.pt of the phase before, with the options it changed.
 #   bash docs/train_layer_roles.sh [OUT (default runs/layer_roles)]      (about two hours on 2 idle cores)
 # Branches were run in copies of the folder; resuming one folder phase after phase gives the same sequence.
@@ -19,4 +19,4 @@ run --iterations 9000 --layer-reg 2 --layer-reg-shape 3 "${judge[@]}"
 run --iterations 10000 --layer-reg 2 --layer-reg-shape 3 --layer-reg-exact 1 "${judge[@]}"
 judge=(--attribute-net runs/attributes_lp2.pt)
 run --iterations 14000 --layer-reg 2 --layer-reg-shape 3 --layer-reg-exact 1 "${judge[@]}"
-run --iterations "${LAST:-17000}" --layer-reg 2 --layer-reg-shape 3 --layer-reg-exact 1 --no-noise "${judge[@]}"
+run --iterations "${LAST:-16000}" --layer-reg 2 --layer-reg-shape 3 --layer-reg-exact 1 --no-noise "${judge[@]}"
