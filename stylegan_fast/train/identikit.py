@@ -432,10 +432,15 @@ def faces_uint8(seeds, size: int = 64) -> np.ndarray:
     return out
 
 
+def to_tensor(images_uint8: np.ndarray) -> torch.Tensor:
+    """[N, H, W, 3] uint8 -> [N, 3, H, W] float32 tensor in [-1, 1] (x / 127.5 - 1)."""
+    x = torch.from_numpy(images_uint8).permute(0, 3, 1, 2).float()
+    return (x / 127.5 - 1.0).contiguous()
+
+
 def faces(seeds, size: int = 64) -> torch.Tensor:
     """Faces for ``seeds`` as an [N, 3, size, size] float32 tensor in [-1, 1] (x / 127.5 - 1)."""
-    x = torch.from_numpy(faces_uint8(seeds, size)).permute(0, 3, 1, 2).float()
-    return (x / 127.5 - 1.0).contiguous()
+    return to_tensor(faces_uint8(seeds, size))
 
 
 def main(argv=None) -> None:

@@ -153,8 +153,7 @@ def dataset_swap_effects(n: int = 64, size: int = 64, seed_a: int = 0, seed_b: i
     ('colours') or with its shape attributes ('shape'), as shares of drawing face b. What a generator whose
     fine layers held exactly the colours, and its other layers exactly the shape, would score."""
     def draw(attrs):
-        x = torch.from_numpy(np.stack([identikit.render_face(a, size) for a in attrs])).permute(0, 3, 1, 2)
-        return x.float() / 127.5 - 1
+        return identikit.to_tensor(np.stack([identikit.render_face(a, size) for a in attrs]))
     a = [identikit.sample_attributes(s) for s in range(seed_a, seed_a + n)]
     b = [identikit.sample_attributes(s) for s in range(seed_b, seed_b + n)]
     colours = [{**x, **{k: y[k] for k in identikit.COLOUR_ATTRIBUTES}} for x, y in zip(a, b)]

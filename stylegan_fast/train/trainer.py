@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ..fileio import atomic_path
 from ..generator import Generator
 from ..images import make_grid, save_image, to_uint8
+from ..networks.layers import NOISE_MODES
 from . import attributes, identikit
 from .layer_roles import layer_role_loss
 from .discriminator import Discriminator
@@ -100,8 +101,8 @@ def train(opts: TrainOptions) -> Path:
     if opts.layer_reg > 0 and not opts.attribute_net:
         raise ValueError("--layer-reg needs --attribute-net: a file written by "
                          "'python -m stylegan_fast.train.attributes --out runs/attributes.pt'")
-    if opts.layer_reg_noise not in ("random", "const", "none"):
-        raise ValueError(f"--layer-reg-noise must be random, const or none, not {opts.layer_reg_noise!r}")
+    if opts.layer_reg_noise not in NOISE_MODES:
+        raise ValueError(f"--layer-reg-noise must be one of {', '.join(NOISE_MODES)}, not {opts.layer_reg_noise!r}")
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     if opts.threads:
@@ -155,7 +156,7 @@ def train(opts: TrainOptions) -> Path:
     t0 = time.perf_counter()
     bar = tqdm(range(start, opts.iterations), initial=start, total=opts.iterations, desc="train")
     for it in bar:
-        idx = torch.randint(len(reals), [opts.batch]).to(device)
+        idx = torch.randint(len(reals), [opts.batch], device=device)
         real = reals[idx].float() / 127.5 - 1
 
         # Discriminator: softplus(D(fake)) + softplus(-D(real)) [+ lazy R1 on reals].
