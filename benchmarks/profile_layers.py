@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
-import importlib
 import json
-import pkgutil
 import sys
 import time
 from pathlib import Path
@@ -40,9 +38,9 @@ from torch.profiler import ProfilerActivity, profile, record_function
 if __package__ in (None, ""):  # run as a script from a checkout: make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import stylegan_fast.ops as sf_ops  # noqa: E402
+import stylegan_fast.ops  # noqa: E402,F401 - registers every op
 from stylegan_fast.bench import build_generator, machine_info, make_latents, paper_channel_base  # noqa: E402
-from stylegan_fast.ops.dispatch import Op  # noqa: E402
+from stylegan_fast.ops.dispatch import REGISTRY, Op  # noqa: E402
 
 OP_PREFIX, PHASE_PREFIX, TOP = "sf::", "phase::", "generator_forward"
 CATEGORIES = ("convolution/matmul", "resampling (FIR, upsample)", "elementwise/reduction", "copies/layout",
@@ -66,13 +64,7 @@ COPIES = {"copy_", "to", "_to_copy", "contiguous", "clone", "cat", "repeat", "ex
 
 
 def find_ops() -> list[Op]:
-    found = []
-    for info in pkgutil.iter_modules(sf_ops.__path__):
-        module = importlib.import_module(f"{sf_ops.__name__}.{info.name}")
-        op = getattr(module, "_op", None)
-        if isinstance(op, Op):
-            found.append(op)
-    return found
+    return list(REGISTRY.values())
 
 
 class wrapped_ops:
@@ -83,10 +75,9 @@ class wrapped_ops:
 
     def __enter__(self):
         for op in find_ops():
-            for backend in op.backends:
-                fn = op.implementation(backend)
+            for backend, fn in op.implementations.items():
                 self.saved.append((op, backend, fn))
-                op.register(backend, self._wrap(op.name, fn))
+                op.implementations[backend] = self._wrap(op.name, fn)
         return [op.name for op in find_ops()]
 
     @staticmethod
@@ -99,7 +90,7 @@ class wrapped_ops:
 
     def __exit__(self, *exc):
         for op, backend, fn in self.saved:
-            op.register(backend, fn)
+            op.implementations[backend] = fn
         return False
 
 

@@ -1,29 +1,45 @@
-"""Backend names, availability and the one resolver every op goes through.
+"""Backends and the one place that decides which implementation of an op runs.
 
-A backend is a family of implementations ("reference", "triton", "cuda", "cpu").
-Each op registers the backends it has (see ``stylegan_fast.ops.dispatch``); an
-op that lacks the selected backend runs its reference implementation.
+A backend is a family of implementations: "reference" (pure PyTorch, every op has one),
+"triton", "cuda", "cpu" (our kernels). Each op registers what it has (``ops/dispatch.py``).
 
-``STYLEGAN_FAST_BACKEND`` overrides the "auto" choice. An explicitly requested
-backend that cannot run raises :class:`BackendUnavailableError` with the
-reason; it is never silently replaced.
+Choosing happens here, in two steps:
+
+1. ``plan_for(requested, device)`` turns a requested name into a :class:`Plan`, the backends to
+   try per op in order. "auto" (or ``STYLEGAN_FAST_BACKEND`` when "auto" is asked) is
+   ``AUTO_ORDER[device type]`` restricted to what can run on that device, reference last; an
+   explicit name is that backend alone, after checking it can run here.
+2. ``plan.pick(op)`` gives the op's implementation: the first backend of the plan that has one.
+   Under "auto" a missing kernel falls back to the next backend; an explicit backend without an
+   implementation of the op raises :class:`BackendUnavailableError` naming the op. Where
+   gradients are needed, an implementation registered without a backward gives way to the
+   reference.
+
+A generator resolves its plan once per forward (``dispatching``); every op inside uses it and the
+plan records which backend each op ran on (``Generator.last_dispatch``). An op called on its own
+resolves a plan for its input's device (``backend=`` of the op, else "auto").
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import importlib.util
 import os
+from typing import Optional
 
 import torch
 
 BACKENDS = ("auto", "reference", "triton", "cuda", "cpu")
 ENV_VAR = "STYLEGAN_FAST_BACKEND"
 
-# Order in which "auto" tries backends, per device type.
+# Order in which "auto" tries backends, per device type (reference always last).
 AUTO_ORDER = {"cuda": ("triton", "cuda", "reference"), "cpu": ("cpu", "reference")}
+KERNEL_FAMILIES = {"triton": "Triton kernels", "cuda": "CUDA kernels", "cpu": "C++ CPU kernels"}
 
 
 class BackendUnavailableError(RuntimeError):
-    """An explicitly requested backend cannot run here."""
+    """An explicitly requested backend cannot run here, or has no implementation of an op."""
 
 
 def check_backend_name(name: str) -> str:
@@ -32,12 +48,18 @@ def check_backend_name(name: str) -> str:
     return name
 
 
+def _registered_ops(backend: str) -> list[str]:
+    from .ops.dispatch import REGISTRY  # the ops register themselves when stylegan_fast.ops is imported
+
+    return [name for name, op in REGISTRY.items() if backend in op.implementations]
+
+
 def backend_status(name: str, device: torch.device | str = "cpu") -> tuple[bool, str]:
-    """Whether backend ``name`` can run on ``device``, and why not."""
+    """Whether backend ``name`` can run on ``device`` (for at least one op), and why not."""
     check_backend_name(name)
     device = torch.device(device)
     if name == "auto":
-        return True, "picks the fastest available backend per op"
+        return True, "picks per op, in the order " + " > ".join(AUTO_ORDER.get(device.type, ("reference",)))
     if name == "reference":
         return True, "pure PyTorch, runs on any device"
     if name == "triton":
@@ -45,38 +67,138 @@ def backend_status(name: str, device: torch.device | str = "cpu") -> tuple[bool,
             return False, "the triton package is not installed (pip install 'stylegan_fast[triton]')"
         if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
             return False, f"Triton kernels need a CUDA device (got {device.type}); TRITON_INTERPRET=1 runs them slowly on CPU"
-        return False, "no Triton kernels ship in this version yet"
-    from . import _native  # local import: keeps `import stylegan_fast` cheap
+    else:
+        from . import _native  # local import: keeps `import stylegan_fast` cheap
 
-    if not _native.native_available():
-        return False, _native.native_error() or "the native module stylegan_fast._C is not built"
-    if name == "cuda":
-        if not _native.cuda_compiled():
-            return False, "stylegan_fast._C was built without CUDA sources (nvcc not found at install time)"
-        if device.type != "cuda":
-            return False, f"the cuda backend needs a CUDA device (got {device.type})"
-        return False, "no CUDA kernels ship in this version yet"
-    # name == "cpu"
-    if device.type != "cpu":
-        return False, f"the cpu backend needs a CPU device (got {device.type})"
-    return False, "no C++ CPU kernels ship in this version yet"
+        if not _native.native_available():
+            return False, _native.native_error() or "the native module stylegan_fast._C is not built"
+        if name == "cuda":
+            if not _native.cuda_compiled():
+                return False, "stylegan_fast._C was built without CUDA sources (nvcc not found at install time)"
+            if device.type != "cuda":
+                return False, f"the cuda backend needs a CUDA device (got {device.type})"
+        elif device.type != "cpu":
+            return False, f"the cpu backend needs a CPU device (got {device.type})"
+    ops = _registered_ops(name)
+    if not ops:
+        return False, f"no {KERNEL_FAMILIES[name]} ship in this version yet"
+    return True, f"kernels for {', '.join(ops)}"
 
 
-def resolve_backend(requested: str | None, device: torch.device | str) -> str:
-    """Turn a requested backend (or None = environment/auto) into a concrete one."""
+@dataclasses.dataclass
+class Plan:
+    """The backends to try for every op, in order, for one device; and which one each op ran on."""
+
+    requested: str  # as asked: "auto" or a backend name
+    device: torch.device
+    order: tuple[str, ...]
+    needs_grad: bool = False
+    ran: dict = dataclasses.field(default_factory=dict)  # op name -> backend
+
+    def choose(self, op) -> str:
+        """The backend ``op`` runs on under this plan (raises if an explicit backend lacks it)."""
+        for backend in self.order:
+            if backend not in op.implementations:
+                continue
+            if self.needs_grad and backend not in op.differentiable:
+                return "reference"  # its kernel has no backward
+            return backend
+        raise BackendUnavailableError(
+            f"backend {self.requested!r} has no implementation of op {op.name!r} (it has: "
+            f"{', '.join(op.implementations)}); use backend 'auto' to fall back per op")
+
+    def pick(self, op):
+        backend = self.choose(op)
+        self.ran[op.name] = backend
+        return op.implementations[backend]
+
+    def fresh(self) -> "Plan":
+        return dataclasses.replace(self, ran={})
+
+
+_plans: dict = {}
+
+
+def plan_for(requested: Optional[str], device, needs_grad: bool = False) -> Plan:
+    """The plan for ``requested`` (None: the environment's choice, else "auto") on ``device``."""
+    env = os.environ.get(ENV_VAR) or "auto"
     if requested is None:
-        requested = os.environ.get(ENV_VAR, "auto") or "auto"
+        requested = env
     check_backend_name(requested)
     device = torch.device(device)
+    key = (requested, env, os.environ.get("TRITON_INTERPRET"), device, needs_grad, _registry_size())
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plans[key] = _make_plan(requested, env, device, needs_grad)
+    return plan
+
+
+def _registry_size() -> int:
+    from .ops.dispatch import REGISTRY
+
+    return sum(len(op.implementations) for op in REGISTRY.values())
+
+
+def _make_plan(requested: str, env: str, device: torch.device, needs_grad: bool) -> Plan:
+    if requested == "auto" and env != "auto":
+        check_backend_name(env)
+        requested = env
     if requested == "auto":
-        env = os.environ.get(ENV_VAR)
-        if env and env != "auto":
-            return resolve_backend(env, device)
-        for name in AUTO_ORDER.get(device.type, ("reference",)):
-            if backend_status(name, device)[0]:
-                return name
-        return "reference"
+        order = tuple(b for b in AUTO_ORDER.get(device.type, ("reference",)) if backend_status(b, device)[0])
+        return Plan("auto", device, order or ("reference",), needs_grad)
     ok, reason = backend_status(requested, device)
     if not ok:
         raise BackendUnavailableError(f"backend {requested!r} is unavailable on {device}: {reason}")
-    return requested
+    return Plan(requested, device, (requested,), needs_grad)
+
+
+def resolve_backend(requested: Optional[str], device) -> str:
+    """The backend ``requested`` runs on ``device`` where it has kernels: itself, or auto's first choice.
+
+    Raises :class:`BackendUnavailableError` with the reason when an explicit backend cannot run here.
+    """
+    return plan_for(requested, device).order[0]
+
+
+_active: contextvars.ContextVar[Optional[Plan]] = contextvars.ContextVar("stylegan_fast_plan", default=None)
+
+
+def active_plan() -> Optional[Plan]:
+    """The plan of the forward in progress, if any."""
+    return _active.get()
+
+
+@contextlib.contextmanager
+def dispatching(requested: Optional[str], device, needs_grad: bool = False):
+    """Resolve a plan once and make every op inside use it; a plan already active (an enclosing
+    forward) is kept. Yields the plan, whose ``ran`` then says where each op ran."""
+    outer = _active.get()
+    if outer is not None:
+        yield outer
+        return
+    plan = plan_for(requested, device, needs_grad).fresh()
+    token = _active.set(plan)
+    try:
+        yield plan
+    finally:
+        _active.reset(token)
+
+
+class BackendChoice:
+    """The backend a generator was asked for, shared by its mapping and synthesis networks (one value,
+    not copies), and where each op of its last forward ran."""
+
+    def __init__(self, name: str = "auto"):
+        self.name = check_backend_name(name)
+        self.last_dispatch: dict[str, str] = {}
+
+    @contextlib.contextmanager
+    def dispatching(self, device, needs_grad: bool = False):
+        outermost = _active.get() is None
+        with dispatching(self.name, device, needs_grad) as plan:
+            yield plan
+        if outermost:
+            self.last_dispatch = dict(plan.ran)
+
+    def __repr__(self):
+        return f"BackendChoice({self.name!r})"

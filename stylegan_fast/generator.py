@@ -1,22 +1,17 @@
 """``Generator``: mapping + synthesis behind the NVlabs-style call, plus save/load."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Optional, Union
 
 import torch
 from torch import nn
 
-from .backends import check_backend_name, resolve_backend
+from .backends import BackendChoice, check_backend_name, resolve_backend
 from .config import PAPER_TRUNCATION, GeneratorConfig
-from .fileio import atomic_path
-from .networks import SYNTHESIS, MappingNetwork
+from . import checkpoints
+from .networks import SYNTHESIS, MappingNetwork, check_state
+from .networks.layers import needs_grad
 from .styles import LayerSpec, layer_groups, parse_layers
-from .version import __version__
-
-FORMAT_NAME = "stylegan_fast.generator"
-FORMAT_VERSION = "1"
 
 
 class Generator(nn.Module):
@@ -34,9 +29,12 @@ class Generator(nn.Module):
         elif kwargs:
             raise TypeError("pass either a GeneratorConfig or keyword arguments, not both")
         self.config = config
-        self.source_format: Optional[str] = None  # set by Generator.load: the checkpoint format read
+        self.source_format: Optional[str] = None  # the checkpoint format it was loaded from (Generator.load)
+        self.source_notes: list[str] = []  # what the checkpoint reader chose or assumed
         self.mapping = MappingNetwork(config)
         self.synthesis = SYNTHESIS[config.arch](config)
+        self.backend_choice = BackendChoice()  # one value, shared by G, G.mapping and G.synthesis
+        self.mapping.backend_choice = self.synthesis.backend_choice = self.backend_choice
         self.backend = backend
 
     @classmethod
@@ -58,16 +56,20 @@ class Generator(nn.Module):
 
     @property
     def backend(self) -> str:
-        return self._backend
+        """The requested backend: "auto" (the default) or one of BACKENDS; resolved once per forward."""
+        return self.backend_choice.name
 
     @backend.setter
     def backend(self, name: str) -> None:
         check_backend_name(name)
         if name != "auto":
             resolve_backend(name, self.device)  # raises with the reason if it cannot run here
-        self._backend = name
-        self.mapping.backend = name
-        self.synthesis.backend = name
+        self.backend_choice.name = name
+
+    @property
+    def last_dispatch(self) -> dict[str, str]:
+        """{op name: backend} of the last forward (of G, G.mapping or G.synthesis)."""
+        return dict(self.backend_choice.last_dispatch)
 
     @property
     def paper_truncation(self) -> tuple[float, Optional[int]]:
@@ -82,9 +84,17 @@ class Generator(nn.Module):
         """ws indices for 'coarse' / 'medium' / 'fine' / '0-3' / [0, 1] ..."""
         return parse_layers(spec, self.num_ws, self.layer_groups)
 
-    def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", noise=None):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, noise=noise)
+    def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", noise=None,
+                noise_seeds=None):
+        """z [N, z_dim] (and one-hot c [N, c_dim]) -> images [N, C, H, W].
+
+        noise_mode: "const" (the stored maps), "random" (each image's maps from its noise seed:
+        ``noise_seeds``, one int in [0, 2^32) per image, else drawn from torch's RNG) or "none";
+        ``noise``: explicit maps, one per noise layer (``G.synthesis.noise_shapes()``).
+        """
+        with self.backend_choice.dispatching(z.device, needs_grad(self, z)):
+            ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+            return self.synthesis(ws, noise_mode=noise_mode, noise=noise, noise_seeds=noise_seeds)
 
     @torch.no_grad()
     def compute_w_avg(self, num_samples: int = 10000, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
@@ -102,15 +112,10 @@ class Generator(nn.Module):
         self.mapping.w_avg.copy_((total / num_samples).to(self.mapping.w_avg.dtype))
         return self.mapping.w_avg
 
-    # ---- our own checkpoint format: safetensors with the config in its metadata ----
+    # ---- files: checkpoints.read / checkpoints.write do the formats; the Generator builds and holds ----
     def save(self, path) -> None:
-        from safetensors.torch import save_file
-
-        tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
-        metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "config": self.config.to_json(),
-                    "stylegan_fast_version": __version__}
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
+        """Our format: safetensors with the config in the metadata (written atomically)."""
+        checkpoints.write(path, self.config, self.state_dict(), to="safetensors")
 
     @classmethod
     def load(cls, source, which: str = "G_ema", backend: str = "auto",
@@ -119,55 +124,26 @@ class Generator(nn.Module):
 
         Our safetensors, NVlabs pytorch pickles (``which`` = 'G_ema' or 'G'), NVlabs TensorFlow
         StyleGAN1/StyleGAN2 pickles and rosinality .pt files (see stylegan_fast.checkpoints).
-        Nothing inside a checkpoint is ever executed.
+        Nothing inside a checkpoint is ever executed. What the reader chose or assumed is in
+        ``G.source_notes``.
         """
-        from .checkpoints import load_generator
-
-        return load_generator(source, which=which, backend=backend, device=device, progress=progress)
+        return cls.from_checkpoint(checkpoints.read(source, which=which, progress=progress),
+                                   backend=backend, device=device)
 
     @classmethod
-    def read_safetensors(cls, path) -> "Generator":
-        """Our own format: safetensors with the config as JSON in the metadata."""
-        from safetensors import SafetensorError
-        from safetensors import safe_open
-
-        path = Path(path)
-        try:
-            with safe_open(str(path), framework="pt", device="cpu") as f:
-                metadata = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except SafetensorError as e:
-            raise ValueError(f"{str(path)!r} is not a readable safetensors file: {e}") from None
-        if metadata.get("format") != FORMAT_NAME:
-            raise ValueError(f"{str(path)!r} is a safetensors file but not a stylegan_fast generator "
-                             f"(metadata 'format' is {metadata.get('format')!r}, expected {FORMAT_NAME!r})")
-        if metadata.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{str(path)!r} has format_version {metadata.get('format_version')!r}; "
-                             f"this stylegan_fast reads version {FORMAT_VERSION}")
-        try:
-            config = GeneratorConfig.from_dict(json.loads(metadata["config"]))
-        except (KeyError, json.JSONDecodeError, TypeError) as e:
-            raise ValueError(f"{str(path)!r} has no valid generator config in its metadata: {e}") from None
-        G = cls(config, backend="auto")
-        G.load_tensors(tensors, source=str(path))
+    def from_checkpoint(cls, ckpt: "checkpoints.Checkpoint", backend: str = "auto",
+                        device: Union[str, torch.device] = "cpu") -> "Generator":
+        """Build the generator a :class:`~stylegan_fast.checkpoints.Checkpoint` describes (eval mode, no grad)."""
+        G = cls(ckpt.config)
+        G.load_state_dict(ckpt.tensors, strict=True)  # names and shapes were checked by the reader
+        G.source_format, G.source_notes = ckpt.format, list(ckpt.notes)
+        G = G.to(device).eval().requires_grad_(False)
+        G.backend = backend
         return G
 
     def load_tensors(self, tensors: dict, source: str = "tensors") -> None:
         """Copy a full state dict in, with an error naming any missing, unexpected or mis-shaped key."""
-        expected = self.state_dict()
-        missing = [k for k in expected if k not in tensors]
-        if missing:
-            k = missing[0]
-            raise ValueError(f"{source}: missing tensor {k!r} (expected shape {list(expected[k].shape)}); "
-                             f"{len(missing)} missing in all")
-        unexpected = [k for k in tensors if k not in expected]
-        if unexpected:
-            raise ValueError(f"{source}: unexpected tensor {unexpected[0]!r} for a {self.config.arch} "
-                             f"generator with this config; {len(unexpected)} unexpected in all")
-        for k, v in expected.items():
-            if tuple(tensors[k].shape) != tuple(v.shape):
-                raise ValueError(f"{source}: tensor {k!r} has shape {list(tensors[k].shape)}, "
-                                 f"expected {list(v.shape)}")
+        check_state(self.config, tensors, source=source)
         self.load_state_dict(tensors, strict=True)
 
     def extra_repr(self) -> str:

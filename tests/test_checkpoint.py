@@ -182,3 +182,29 @@ def test_load_tensors_directly(make_generator):
     assert torch.equal(H(z), G(z))
     with pytest.raises(ValueError, match="mytensors: missing tensor"):
         H.load_tensors({}, source="mytensors")
+
+
+@pytest.mark.parametrize("arch,overrides", [("stylegan2", {}), ("stylegan2", {"c_dim": 3}), ("stylegan1", {})])
+def test_state_shapes_match_a_built_generator(arch, overrides):
+    """state_shapes (networks built on the meta device) lists exactly a real generator's state dict, in order."""
+    from stylegan_fast.networks import state_shapes
+
+    config = sf.GeneratorConfig(arch=arch, resolution=32, channel_base=256, channel_max=16, z_dim=8, w_dim=8,
+                                mapping_layers=2, **overrides)
+    expected = [(k, tuple(v.shape)) for k, v in sf.Generator(config).state_dict().items()]
+    assert list(state_shapes(config).items()) == expected
+
+
+def test_checkpoints_never_import_the_generator():
+    """Data flows one way: the readers hand config and tensors to the Generator, never the reverse."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(sf.__file__).parent / "checkpoints"
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+                assert not any(n in ("generator", "Generator", "models", "cli") for n in names), \
+                    f"{path.name} imports {names}"

@@ -279,7 +279,7 @@ def test_stylegan1_128px_fused_upscale_layer(make_generator):
     assert (ops.upscale_conv2d(x, W, fused=False) - got).abs().max() > 1e-3
     # whole layer (conv, blur, noise, bias, lrelu, instance norm, AdaIN) in float32
     w = torch.randn(2, G.w_dim)
-    got = layer(x.float(), w, "const", None, "reference")
+    got = layer(x.float(), w, "const", None)
     p = {f"l.{k}": v.detach().double() for k, v in layer.state_dict().items()}
     expected = _sg1_layer(p, "l", x, w.double(), "up", "const", fused=True)
     assert_close(got, expected, dtype=torch.float32, msg="128 px layer")

@@ -190,7 +190,7 @@ def test_stylegan3_repo_stylegan2_defaults_from_subnetworks(tmp_path):
 def test_use_noise_false_and_protocol_2(tmp_path):
     path = tmp_path / "nonoise.pkl"
     info = write_nvlabs_pickle(path, seed=9, use_noise=False, protocol=2, resolution=16)
-    ck = sf.checkpoints.read_foreign(path)
+    ck = sf.checkpoints.read(path)
     assert any("use_noise=False" in n for n in ck.notes)
     G = sf.Generator.load(path)
     _compare(G, info["G_ema"], info["config"], "16px use_noise=False", cutoffs=(None,))
@@ -212,7 +212,7 @@ def test_which_g_gives_raw_generator(tmp_path):
         assert torch.equal(G_raw.state_dict()[name], info["G"][key])
     assert not torch.equal(info["G"]["mapping.fc0.weight"], info["G_ema"]["mapping.fc0.weight"])
     _compare(G_raw, info["G"], info["config"], "16px which=G", cutoffs=(None,))
-    notes = sf.checkpoints.read_foreign(path, which="G").notes
+    notes = sf.checkpoints.read(path, which="G").notes
     assert notes[0].startswith("used G ")
 
 

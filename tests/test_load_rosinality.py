@@ -6,6 +6,7 @@ import torch
 
 import stylegan_fast as sf
 from stylegan_fast.checkpoints import CheckpointError, detect_format
+from stylegan_fast.checkpoints.base import fit_channel_schedule
 from stylegan_fast.checkpoints import rosinality as ros
 from stylegan_fast.checkpoints.safe_pickle import UnsafePickleError
 
@@ -128,10 +129,14 @@ def test_rosinality_default_schedule_is_channel_multiplier():
     for mult, base in ((1, 16384), (2, 32768)):
         ch = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * mult, 128: 128 * mult, 256: 64 * mult,
               512: 32 * mult, 1024: 16 * mult}
-        assert ros.fit_channel_schedule(ch, 1024, mult) == (base, 512)
+        assert fit_channel_schedule(ch, [16384 * mult]) == (base, 512)
+        assert fit_channel_schedule(ch) == (base, 512)  # the only channel_base that fits (up to 1024 px)
+        config = ros.infer_config(fx.checkpoint(size=64, style_dim=STYLE_DIM, n_mlp=N_MLP, channels={
+            r: c for r, c in ch.items() if r <= 64})["g_ema"], {"channel_multiplier": mult})
+        assert [config.channels(r) for r in (4, 8, 16, 32, 64)] == [512, 512, 512, 512, 256 * mult]
     ch4 = {4: 512, 8: 512, 16: 512, 32: 512, 64: 1024, 128: 512}  # channel_multiplier 4: wider at 64 than 4
     with pytest.raises(CheckpointError, match="do not follow"):
-        ros.fit_channel_schedule(ch4, 128, 4)
+        fit_channel_schedule(ch4, [16384 * 4])
 
 
 def test_bad_channel_schedule(tmp_path):
@@ -203,7 +208,7 @@ class SystemOnLoad:
         return (os.system, ("echo executed",))
 
 
-@pytest.mark.parametrize("evil,refused", [(PrintOnLoad, r"print"), (SystemOnLoad, r"(posix|nt)\.system")])
+@pytest.mark.parametrize("evil,refused", [(PrintOnLoad, r"(builtins\.)?print"), (SystemOnLoad, r"(posix|nt)\.system")])
 def test_refused_global_is_named(tmp_path, capfd, evil, refused):
     path = _save_modified(tmp_path, lambda c: c.__setitem__("extra", evil()))
     with pytest.raises(UnsafePickleError, match=f"refused to load global '{refused}'"):

@@ -114,6 +114,19 @@ _PARAMS = [pytest.param(dt, shp, demod, id=_id(dt, shp, demod))
 _PARAMS += [pytest.param(dt, _SHAPES[i], demod, id=_id(dt, _SHAPES[i], demod))
             for dt in (torch.float16, torch.bfloat16) for i in (0, 3) for demod in (True, False)]
 
+# (N, I, H, W, O, k, up) with N > 1, up = 1 and H*W > O*k*k: the shapes for which the reference
+# convolves with per-sample weights as one grouped conv (groups = N); _SHAPES above take its n == 1
+# and activation-scaling branches only. test_grouped_shapes_take_the_grouped_conv_branch checks it.
+_GROUPED_SHAPES = [
+    (3, 4, 8, 8, 2, 3, 1),
+    (3, 4, 7, 9, 2, 3, 1),
+    (3, 4, 5, 6, 2, 1, 1),
+]
+_PARAMS += [pytest.param(dt, shp, demod, id=_id(dt, shp, demod))
+            for dt in (torch.float64, torch.float32) for shp in _GROUPED_SHAPES for demod in (True, False)]
+_PARAMS += [pytest.param(dt, _GROUPED_SHAPES[0], demod, id=_id(dt, _GROUPED_SHAPES[0], demod))
+            for dt in (torch.float16, torch.bfloat16) for demod in (True, False)]
+
 
 @pytest.mark.parametrize("dtype,shp,demod", _PARAMS)
 def test_modulated_conv2d_matches_per_sample_loops(dtype, shp, demod):
@@ -126,6 +139,42 @@ def test_modulated_conv2d_matches_per_sample_loops(dtype, shp, demod):
     assert tuple(got.shape) == (n, o, h * up, w * up)
     assert expected.abs().max() > 0.1
     assert_close(got, expected, dtype=dtype)
+
+
+def _record_conv2d_groups(monkeypatch):
+    """Replace torch.nn.functional.conv2d (the reference's ``F.conv2d``) by a spy; returns the list
+    that receives the ``groups`` of every call."""
+    groups, real = [], torch.nn.functional.conv2d
+
+    def spy(*args, **kwargs):
+        groups.append(kwargs.get("groups", args[6] if len(args) > 6 else 1))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reference.F, "conv2d", spy)
+    return groups
+
+
+@pytest.mark.parametrize("shp", _GROUPED_SHAPES, ids=["{}x{}x{}x{}-o{}k{}-up{}".format(*s) for s in _GROUPED_SHAPES])
+def test_grouped_shapes_take_the_grouped_conv_branch(monkeypatch, shp):
+    n, i, h, w, o, k, up = shp
+    assert reference.F is torch.nn.functional
+    # The condition of the reference's grouped-conv branch holds for these shapes ...
+    assert n > 1 and up == 1 and h * w > o * k * k
+    # ... and the calls the loop-oracle test makes really convolve once, with groups = N.
+    calls = _record_conv2d_groups(monkeypatch)
+    for demod in (True, False):
+        x, weight, styles = _inputs(n, i, h, w, o, k, seed=10, dtype=torch.float64)
+        modulated_conv2d(x, weight, styles, demodulate=demod, up=up)
+    groups = list(calls)
+    # A probe deep in the grouped regime (H*W = 1024 > O*k*k = 1) tells a changed branch condition
+    # from a reference that has no grouped branch any more.
+    x, weight, styles = _inputs(2, 2, 32, 32, 1, 1, seed=11, dtype=torch.float64)
+    modulated_conv2d(x, weight, styles, demodulate=True)
+    if not any(g > 1 for g in calls):
+        pytest.skip(f"the reference modulated_conv2d never passes groups > 1 to conv2d (conv2d groups seen: "
+                    f"{calls}): it has no grouped-conv branch any more, so there is no branch to prove; "
+                    f"test_modulated_conv2d_matches_per_sample_loops still checks these shapes")
+    assert groups == [n, n], f"{shp} does not take the grouped-conv branch: conv2d groups {groups}"
 
 
 def test_modulated_conv2d_float64_demodulation_precision():

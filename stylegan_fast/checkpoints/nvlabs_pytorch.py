@@ -39,7 +39,8 @@ from typing import Any
 import torch
 
 from ..config import GeneratorConfig
-from . import CheckpointError, ForeignCheckpoint
+from ..networks import state_shapes
+from .base import Checkpoint, CheckpointError, checked
 from .safe_pickle import PersistentRecord, Record
 
 FORMAT = "nvlabs-pytorch"
@@ -325,40 +326,16 @@ def _derive_config(G, src: str, notes: list) -> tuple:
 # Tensors
 # --------------------------------------------------------------------------------------------
 
+def nvlabs_name(ours: str) -> str:
+    """Our state-dict name -> NVlabs' (the inverse of ``ours_name``)."""
+    suffix = ".noise" + _NOISE_CONST
+    return ours[: -len(suffix)] + _NOISE_CONST if ours.endswith(suffix) else ours
+
+
 def expected_shapes(config: GeneratorConfig, use_noise: bool = True) -> dict:
     """NVlabs state-dict names -> shapes for a StyleGAN2 'skip' generator (resample filters excluded)."""
-    c = config
-    shapes = {}
-    if c.c_dim:
-        shapes["mapping.embed.weight"] = [c.w_dim, c.c_dim]
-        shapes["mapping.embed.bias"] = [c.w_dim]
-    features = [c.z_dim + (c.w_dim if c.c_dim else 0)] + [c.w_dim] * c.mapping_layers
-    for i in range(c.mapping_layers):
-        shapes[f"mapping.fc{i}.weight"] = [features[i + 1], features[i]]
-        shapes[f"mapping.fc{i}.bias"] = [features[i + 1]]
-    shapes["mapping.w_avg"] = [c.w_dim]
-    for res in c.block_resolutions:
-        b = f"synthesis.b{res}"
-        out_ch = c.channels(res)
-        convs = []
-        if res == 4:
-            shapes[f"{b}.const"] = [out_ch, res, res]
-        else:
-            convs.append(("conv0", c.channels(res // 2)))
-        convs.append(("conv1", out_ch))
-        for name, in_ch in convs:
-            shapes[f"{b}.{name}.affine.weight"] = [in_ch, c.w_dim]
-            shapes[f"{b}.{name}.affine.bias"] = [in_ch]
-            shapes[f"{b}.{name}.weight"] = [out_ch, in_ch, 3, 3]
-            if use_noise:
-                shapes[f"{b}.{name}.noise_const"] = [res, res]
-                shapes[f"{b}.{name}.noise_strength"] = []
-            shapes[f"{b}.{name}.bias"] = [out_ch]
-        shapes[f"{b}.torgb.affine.weight"] = [out_ch, c.w_dim]
-        shapes[f"{b}.torgb.affine.bias"] = [out_ch]
-        shapes[f"{b}.torgb.weight"] = [c.img_channels, out_ch, 1, 1]
-        shapes[f"{b}.torgb.bias"] = [c.img_channels]
-    return shapes
+    return {nvlabs_name(k): list(shape) for k, shape in state_shapes(config).items()
+            if use_noise or not k.endswith(("noise_strength", _NOISE_CONST))}
 
 
 def _resample_filter():
@@ -405,7 +382,7 @@ def _convert_tensors(theirs: dict, config: GeneratorConfig, no_noise: bool, src:
 
 # --------------------------------------------------------------------------------------------
 
-def read(obj: dict, which: str = "G_ema", source: str = "checkpoint") -> ForeignCheckpoint:
+def read(obj: dict, which: str = "G_ema", source: str = "checkpoint") -> Checkpoint:
     """An NVlabs network pickle's ``obj[which]`` as our config + state dict."""
     src = f"{source!r} [{which}]"
     available = [k for k, v in obj.items() if v is not None and isinstance(v, Record)]
@@ -429,4 +406,16 @@ def read(obj: dict, which: str = "G_ema", source: str = "checkpoint") -> Foreign
     ignored = [k for k in available if k != which]
     if ignored:
         notes.append(f"ignored {', '.join(ignored)}")
-    return ForeignCheckpoint(format=FORMAT, config=config, tensors=tensors, notes=notes)
+    return checked(FORMAT, config, tensors, notes, src)
+
+
+def export_state_dict(config: GeneratorConfig, tensors: dict) -> dict:
+    """Our StyleGAN2 state dict under stylegan2-ada-pytorch's names, with the [1, 3, 3, 1] filter buffers
+    NVlabs keeps in every block and every conv layer (what ``G.load_state_dict`` there expects)."""
+    if config.arch != "stylegan2":
+        raise CheckpointError(f"an NVlabs state dict holds a StyleGAN2 generator; this one is {config.arch}")
+    state = {nvlabs_name(k): v.detach().cpu().contiguous() for k, v in tensors.items()}
+    prefixes = {f"synthesis.b{res}" for res in config.block_resolutions}
+    prefixes |= {k[: -len(".noise_strength")] for k in state if k.endswith(".noise_strength")}
+    state.update({f"{p}.resample_filter": _resample_filter() for p in sorted(prefixes)})
+    return state

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from ..config import GeneratorConfig
-from . import CheckpointError, ForeignCheckpoint
+from ..networks import state_shapes
+from .base import Checkpoint, CheckpointError, checked, fit_channel_schedule
 
 FORMAT_STYLEGAN2 = "nvlabs-tf-stylegan2"
 FORMAT_STYLEGAN1 = "nvlabs-tf-stylegan1"
@@ -245,23 +246,9 @@ def _tf_shape(params: dict, name: str, source: str, hint: str) -> tuple:
     return tuple(params[name].shape)
 
 
-def _channel_schedule(channels: dict, resolution: int, fmap_base: Optional[int], source: str):
-    """(channel_base, channel_max) with min(channel_base // res, channel_max) == channels[res] for all res."""
-    cmax = max(channels.values())
-    lo, hi = 1, None
-    for res, c in channels.items():
-        if c < cmax:  # channel_base // res == c
-            lo, hi = max(lo, c * res), min(hi if hi is not None else c * res + res - 1, c * res + res - 1)
-        else:  # channel_base // res >= cmax
-            lo = max(lo, cmax * res)
-    if hi is not None and lo > hi:
-        sched = ", ".join(f"{r}px: {c}" for r, c in sorted(channels.items()))
-        raise CheckpointError(f"{source}: the feature-map schedule ({sched}) cannot be expressed as "
-                              f"min(channel_base // res, channel_max) (fmap_decay != 1 or fmap_min > 1?)")
-    preferred = None if fmap_base is None else 2 * int(fmap_base)
-    if preferred is not None and preferred >= lo and (hi is None or preferred <= hi):
-        return preferred, cmax
-    return (lo if hi is None or lo <= hi else hi), cmax
+def _fmap_base_to_channel_base(fmap_base):
+    """TF's nf(stage) = fmap_base / 2**stage with stage = log2(res) - 1 is channel_base // res for 2 * fmap_base."""
+    return None if fmap_base is None else 2 * int(fmap_base)
 
 
 def _fp(value, name, source, kind=int):
@@ -298,7 +285,8 @@ def _config_stylegan2(top, states, params, source, notes):
     for res in [2 ** i for i in range(3, int(math.log2(resolution)) + 1)]:
         name = f"synthesis/{res}x{res}/Conv1/weight"
         channels[res] = _tf_shape(params, name, source, f"the {res}x{res} conv, shape [3, 3, C, C]")[-1]
-    channel_base, channel_max = _channel_schedule(channels, resolution, kw_syn.get("fmap_base"), source)
+    channel_base, channel_max = fit_channel_schedule(channels, [_fmap_base_to_channel_base(kw_syn.get("fmap_base"))],
+                                                     source)
     img_channels = _fp(kw_syn.get("num_channels", 3), "num_channels", source)
     return GeneratorConfig(
         arch="stylegan2", resolution=resolution, z_dim=z_dim, w_dim=w_dim, c_dim=c_dim,
@@ -332,7 +320,8 @@ def _config_stylegan1(top, states, params, source, notes):
     for res in [2 ** i for i in range(3, int(math.log2(resolution)) + 1)]:
         name = f"synthesis/{res}x{res}/Conv1/weight"
         channels[res] = _tf_shape(params, name, source, f"the {res}x{res} conv, shape [3, 3, C, C]")[-1]
-    channel_base, channel_max = _channel_schedule(channels, resolution, kw_syn.get("fmap_base", 8192), source)
+    channel_base, channel_max = fit_channel_schedule(
+        channels, [_fmap_base_to_channel_base(kw_syn.get("fmap_base", 8192))], source)
     lod = params.get("synthesis/lod")
     if lod is not None and np.size(lod) == 1 and float(np.asarray(lod).ravel()[0]) != 0:
         notes.append(f"synthesis lod is {float(np.asarray(lod).ravel()[0])} (training had not finished growing); "
@@ -349,50 +338,7 @@ def _config_stylegan1(top, states, params, source, notes):
         w_avg_beta=float(top["static_kwargs"].get("dlatent_avg_beta", 0.995) or 0.995))
 
 
-def _expected_shapes(config: GeneratorConfig) -> dict:
-    """Our state-dict names and shapes for ``config`` (what Generator(config).state_dict() holds).
-
-    Written out rather than read off a model: building one (even on the meta device) costs more
-    than the whole conversion; Generator.load_tensors re-checks every name and shape afterwards.
-    """
-    w, ch, img = config.w_dim, config.channels, config.img_channels
-    out = {"mapping.w_avg": (w,)}
-    if config.c_dim:
-        out.update({"mapping.embed.weight": (w, config.c_dim), "mapping.embed.bias": (w,)})
-    fin = config.z_dim + (w if config.c_dim else 0)
-    for i in range(config.mapping_layers):
-        out.update({f"mapping.fc{i}.weight": (w, fin if i == 0 else w), f"mapping.fc{i}.bias": (w,)})
-    resolutions = config.block_resolutions
-    if config.arch == "stylegan2":
-        out["synthesis.b4.const"] = (ch(4), 4, 4)
-        for res in resolutions:
-            c = ch(res)
-            convs = [("conv1", c)] if res == 4 else [("conv0", ch(res // 2)), ("conv1", c)]
-            for name, cin in convs:
-                p = f"synthesis.b{res}.{name}."
-                out.update({p + "weight": (c, cin, 3, 3), p + "bias": (c,), p + "noise_strength": (),
-                            p + "affine.weight": (cin, w), p + "affine.bias": (cin,),
-                            p + "noise.noise_const": (res, res)})
-            p = f"synthesis.b{res}.torgb."
-            out.update({p + "weight": (img, c, 1, 1), p + "bias": (img,), p + "affine.weight": (c, w),
-                        p + "affine.bias": (c,)})
-        return out
-    out["synthesis.const"] = (ch(4), 4, 4)
-    out["synthesis.torgb_weight"] = (img, ch(config.resolution), 1, 1)
-    out["synthesis.torgb_bias"] = (img,)
-    for res in resolutions:
-        c = ch(res)
-        layers = [("const", None), ("conv", c)] if res == 4 else [("conv0_up", ch(res // 2)), ("conv1", c)]
-        for name, cin in layers:
-            p = f"synthesis.b{res}_{name}."
-            if cin is not None:
-                out[p + "weight"] = (c, cin, 3, 3)
-            out.update({p + "noise_strength": (c,), p + "bias": (c,), p + "noise.noise_const": (res, res),
-                        p + "style.weight": (2 * c, w), p + "style.bias": (2 * c,)})
-    return out
-
-
-def read(obj, source: str = "checkpoint") -> ForeignCheckpoint:
+def read(obj, source: str = "checkpoint") -> Checkpoint:
     """An NVlabs TF pickle's (G, D, Gs) tuple -> our config and state dict (from Gs)."""
     if not (isinstance(obj, tuple) and len(obj) == 3):
         raise CheckpointError(f"{source}: an NVlabs TensorFlow pickle holds a (G, D, Gs) tuple, "
@@ -417,7 +363,7 @@ def read(obj, source: str = "checkpoint") -> ForeignCheckpoint:
         name_of = _name_stylegan1
 
     tensors, used = {}, set()
-    for ours, shape in _expected_shapes(config).items():
+    for ours, shape in state_shapes(config).items():
         found = name_of(ours, config)
         if found is None:
             raise CheckpointError(f"{source}: internal error: no TF variable for {ours!r}")
@@ -441,4 +387,4 @@ def read(obj, source: str = "checkpoint") -> ForeignCheckpoint:
     if unused:
         notes.append(f"ignored {len(unused)} TF variable(s) with no counterpart: {', '.join(unused[:5])}"
                      + (" ..." if len(unused) > 5 else ""))
-    return ForeignCheckpoint(format=fmt, config=config, tensors=tensors, notes=notes)
+    return checked(fmt, config, tensors, notes, repr(source))

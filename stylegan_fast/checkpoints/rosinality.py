@@ -28,7 +28,6 @@ multiplies the styles by ``1/sqrt(I)`` instead: the same product, so the weight 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import pickle
 import re
@@ -38,8 +37,9 @@ from typing import Optional, Union
 import torch
 
 from ..config import GeneratorConfig
-from . import CheckpointError, ForeignCheckpoint
-from .safe_pickle import UnsafePickleError, load_pickle
+from ..networks import state_shapes
+from .base import Checkpoint, CheckpointError, checked, fit_channel_schedule
+from .safe_pickle import UnsafePickleError, load_pickle, load_torch_file
 
 FORMAT = "rosinality"
 # torch.save before torch 1.6 (_use_new_zipfile_serialization=False), as many published rosinality
@@ -49,7 +49,7 @@ ROSINALITY_CHANNEL_MAX = 512
 ROSINALITY_LR_MLP = 0.01  # Generator(lr_mlp=0.01): not stored in files, train.py has no option for it
 
 
-def read(source: Union[str, Path, dict], which: str = "G_ema", source_name: Optional[str] = None) -> ForeignCheckpoint:
+def read(source: Union[str, Path, dict], which: str = "G_ema", source_name: Optional[str] = None) -> Checkpoint:
     """A rosinality checkpoint (path, or the dict ``torch.load`` returned) -> our config + tensors.
 
     ``which``: 'G_ema' reads 'g_ema' (or 'g' when a file has no 'g_ema', with a note); 'G' reads
@@ -91,7 +91,7 @@ def read(source: Union[str, Path, dict], which: str = "G_ema", source_name: Opti
     args = obj.get("args")
     config = infer_config(sd, args, name)
     tensors = convert(sd, config, name)
-    known = expected_shapes(config)
+    known = {theirs for _, theirs, _ in name_map(config)}
     unused = [k for k in sd if k not in known and not k.endswith(".kernel")]  # blur / upsample kernels
     if unused:
         notes.append(f"ignored {len(unused)} g_ema tensor(s) with no counterpart, e.g. {unused[0]!r}")
@@ -107,7 +107,7 @@ def read(source: Union[str, Path, dict], which: str = "G_ema", source_name: Opti
             got = list(latent_avg.shape) if isinstance(latent_avg, torch.Tensor) else type(latent_avg).__name__
             raise CheckpointError(f"{name}: 'latent_avg' must have shape [{config.w_dim}], got {got}")
         tensors["mapping.w_avg"] = latent_avg.detach().reshape(config.w_dim).float().clone()
-    return ForeignCheckpoint(format=FORMAT, config=config, tensors=tensors, notes=notes)
+    return checked(FORMAT, config, tensors, notes, name)
 
 
 def is_legacy_torch_file(path) -> bool:
@@ -117,47 +117,17 @@ def is_legacy_torch_file(path) -> bool:
 
 
 def _load(path: Path, name: str):
-    """torch.load(weights_only=True), allowing argparse.Namespace (train.py's 'args') and nothing else."""
+    """The file's dict: torch.load(weights_only=True) allowing argparse.Namespace (train.py's 'args'), or
+    our restricted unpickler for a plain pickle of the dict."""
     with open(path, "rb") as f:
         head = f.read(len(LEGACY_TORCH_MAGIC))
-    if not (head.startswith(b"PK\x03\x04") or head == LEGACY_TORCH_MAGIC):
-        # a plain pickle (pickle.dump of the dict): our restricted unpickler
-        try:
-            return load_pickle(path)
-        except UnsafePickleError as e:
-            raise UnsafePickleError(f"{name}: {e}") from None
-        except (EOFError, pickle.UnpicklingError, ValueError, TypeError, KeyError, AttributeError) as e:
-            raise CheckpointError(f"{name} is truncated or corrupted: {type(e).__name__}: {e}") from None
+    torch_file = head.startswith(b"PK\x03\x04") or head == LEGACY_TORCH_MAGIC
     try:
-        with _allow_namespace():
-            return torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as e:
-        m = re.search(r"GLOBAL ([\w.]+)", str(e))
-        if m:
-            raise UnsafePickleError(
-                f"{name}: refused to load global '{m.group(1)}': rosinality checkpoints may only hold tensors, "
-                f"plain Python data and argparse.Namespace") from None
-        raise CheckpointError(f"{name}: torch.load(weights_only=True) failed: {_first_line(e)}") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{name} is truncated or corrupted: {type(e).__name__}: {_first_line(e)}") from None
-
-
-def _allow_namespace():
-    """torch.serialization.safe_globals([argparse.Namespace]) where torch has it (>= 2.5)."""
-    ser = torch.serialization
-    if hasattr(ser, "safe_globals"):
-        return ser.safe_globals([argparse.Namespace])
-    if hasattr(ser, "add_safe_globals"):  # torch 2.4: process-wide, and Namespace is plain data
-        ser.add_safe_globals([argparse.Namespace])
-    return contextlib.nullcontext()
-
-
-def _first_line(e) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    for ln in lines:  # torch's weights_only messages put the useful line after a long preamble
-        if "Unsupported" in ln or "error" in ln.lower():
-            return ln
-    return lines[0] if lines else type(e).__name__
+        return load_torch_file(path, allow=(argparse.Namespace,)) if torch_file else load_pickle(path)
+    except UnsafePickleError as e:
+        raise UnsafePickleError(f"{name}: {e}") from None
+    except (EOFError, pickle.UnpicklingError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{name} is truncated or corrupted: {type(e).__name__}: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,8 +205,15 @@ def infer_config(sd: dict, args=None, name: str = "checkpoint") -> GeneratorConf
             raise CheckpointError(f"{name}: the file's args say {key}={given} but g_ema's tensors have {key}="
                                   f"{value}")
 
+    # rosinality's default schedule (512 up to 32 px, then 256 * channel_multiplier at 64 px, halving)
+    # is channel_base 16384 * channel_multiplier, channel_max 512.
     multiplier = _arg(args, "channel_multiplier")
-    channel_base, channel_max = fit_channel_schedule(channels, size, multiplier, name)
+    preferred = [int(16384 * multiplier)] if multiplier and float(multiplier).is_integer() and multiplier > 0 else []
+    try:
+        channel_base, channel_max = fit_channel_schedule(channels, preferred + [32768, 16384], name)
+    except CheckpointError as e:
+        mult = f" (channel_multiplier {multiplier})" if multiplier is not None else ""
+        raise CheckpointError(str(e).replace("channels per resolution", f"channels per resolution{mult}")) from None
     try:
         return GeneratorConfig(arch="stylegan2", resolution=size, z_dim=style_dim, w_dim=style_dim,
                                mapping_layers=n_mlp, channel_base=channel_base, channel_max=channel_max,
@@ -245,150 +222,83 @@ def infer_config(sd: dict, args=None, name: str = "checkpoint") -> GeneratorConf
         raise CheckpointError(f"{name}: unsupported rosinality generator: {e}") from None
 
 
-def fit_channel_schedule(channels: dict, size: int, multiplier=None, name="checkpoint") -> tuple[int, int]:
-    """(channel_base, channel_max) with ``min(channel_base // res, channel_max) == channels[res]`` everywhere.
-
-    rosinality's default schedule (512 up to 32 px, then 256 * channel_multiplier at 64 px, halving)
-    is channel_base 16384 * channel_multiplier, channel_max 512, for multipliers 1 and 2.
-    """
-    channel_max = max(channels.values())
-    candidates = []
-    if multiplier is not None and float(multiplier).is_integer() and multiplier > 0:
-        candidates.append(int(16384 * multiplier))
-    candidates += [32768, 16384]
-    candidates += [c * res for res, c in sorted(channels.items()) if c < channel_max]
-    candidates.append(channel_max * size)
-    for base in candidates:
-        if all(min(base // res, channel_max) == c for res, c in channels.items()):
-            return base, channel_max
-    schedule = ", ".join(f"{res}: {c}" for res, c in sorted(channels.items()))
-    mult = f" (channel_multiplier {multiplier})" if multiplier is not None else ""
-    raise CheckpointError(f"{name}: the generator's channels per resolution{mult} {{{schedule}}} do not follow "
-                          f"min(channel_base // res, channel_max) for any channel_base, which is the only "
-                          f"schedule stylegan_fast supports")
-
-
 # ---------------------------------------------------------------------------------------------
 # tensor conversion
 
-def expected_shapes(config: GeneratorConfig) -> dict:
-    """The rosinality g_ema tensors we read, with their shapes (kernel buffers left out)."""
-    sd_, c = config.w_dim, config.channels
-    rgb = config.img_channels
-    shapes = {}
+# Layout rules between one of our tensors and its rosinality counterpart:
+#   rule -> (their shape from ours, ours from theirs, theirs from ours)
+def _fan_in(shape) -> int:  # rosinality's ModulatedConv2d.scale is 1 / sqrt(fan_in), see the top
+    return shape[-3] * shape[-2] * shape[-1]
+
+
+RULES = {
+    "same": (lambda s: tuple(s), lambda t: t, lambda t: t),
+    "lead1": (lambda s: (1, *s), lambda t: t[0], lambda t: t[None]),  # [1, ...] around ours
+    "lead2": (lambda s: (1, 1, *s), lambda t: t[0, 0], lambda t: t[None, None]),
+    "scalar": (lambda s: (1,), lambda t: t.reshape([]), lambda t: t.reshape([1])),
+    "rgb_bias": (lambda s: (1, s[0], 1, 1), lambda t: t.reshape(-1), lambda t: t.reshape(1, -1, 1, 1)),
+    "conv": (lambda s: (1, *s), lambda t: t[0] * (1 / math.sqrt(_fan_in(t.shape))),
+             lambda t: (t * math.sqrt(_fan_in(t.shape)))[None]),
+}
+
+
+def name_map(config: GeneratorConfig) -> list[tuple[str, str, str]]:
+    """(our name, rosinality g_ema name, rule) for every tensor but mapping.w_avg (the file's 'latent_avg')."""
+    names = []
     for i in range(1, config.mapping_layers + 1):
-        shapes[f"style.{i}.weight"] = [sd_, sd_]
-        shapes[f"style.{i}.bias"] = [sd_]
+        names += [(f"mapping.fc{i - 1}.{leaf}", f"style.{i}.{leaf}", "same") for leaf in ("weight", "bias")]
 
-    def styled(prefix, cin, cout):
-        shapes[f"{prefix}.conv.weight"] = [1, cout, cin, 3, 3]
-        shapes[f"{prefix}.conv.modulation.weight"] = [cin, sd_]
-        shapes[f"{prefix}.conv.modulation.bias"] = [cin]
-        shapes[f"{prefix}.noise.weight"] = [1]
-        shapes[f"{prefix}.activate.bias"] = [cout]
+    def styled(dst, src, noise_index):
+        names.extend([(f"{dst}.weight", f"{src}.conv.weight", "conv"),
+                      (f"{dst}.bias", f"{src}.activate.bias", "same"),
+                      (f"{dst}.affine.weight", f"{src}.conv.modulation.weight", "same"),
+                      (f"{dst}.affine.bias", f"{src}.conv.modulation.bias", "same"),
+                      (f"{dst}.noise_strength", f"{src}.noise.weight", "scalar"),
+                      (f"{dst}.noise.noise_const", f"noises.noise_{noise_index}", "lead2")])
 
-    def torgb(prefix, cin):
-        shapes[f"{prefix}.conv.weight"] = [1, rgb, cin, 1, 1]
-        shapes[f"{prefix}.conv.modulation.weight"] = [cin, sd_]
-        shapes[f"{prefix}.conv.modulation.bias"] = [cin]
-        shapes[f"{prefix}.bias"] = [1, rgb, 1, 1]
+    def torgb(dst, src):
+        names.extend([(f"{dst}.weight", f"{src}.conv.weight", "lead1"),  # no demodulation: no scale, see the top
+                      (f"{dst}.bias", f"{src}.bias", "rgb_bias"),
+                      (f"{dst}.affine.weight", f"{src}.conv.modulation.weight", "same"),
+                      (f"{dst}.affine.bias", f"{src}.conv.modulation.bias", "same")])
 
-    shapes["input.input"] = [1, c(4), 4, 4]
-    styled("conv1", c(4), c(4))
-    torgb("to_rgb1", c(4))
+    names.append(("synthesis.b4.const", "input.input", "lead1"))
+    styled("synthesis.b4.conv1", "conv1", 0)
+    torgb("synthesis.b4.torgb", "to_rgb1")
     for k, res in enumerate(config.block_resolutions[1:]):
-        styled(f"convs.{2 * k}", c(res // 2), c(res))
-        styled(f"convs.{2 * k + 1}", c(res), c(res))
-        torgb(f"to_rgbs.{k}", c(res))
-    noise_res = [4] + [r for r in config.block_resolutions[1:] for _ in range(2)]
-    for j, r in enumerate(noise_res):
-        shapes[f"noises.noise_{j}"] = [1, 1, r, r]
-    return shapes
+        styled(f"synthesis.b{res}.conv0", f"convs.{2 * k}", 2 * k + 1)
+        styled(f"synthesis.b{res}.conv1", f"convs.{2 * k + 1}", 2 * k + 2)
+        torgb(f"synthesis.b{res}.torgb", f"to_rgbs.{k}")
+    return names
 
 
 def convert(sd: dict, config: GeneratorConfig, name: str = "checkpoint", dtype=torch.float32) -> dict:
     """rosinality g_ema tensors -> our state dict (without mapping.w_avg), in ``dtype``."""
-    shapes = expected_shapes(config)
-    for key, shape in shapes.items():
-        if key not in sd:
-            raise CheckpointError(f"{name}: missing tensor {key!r} (expected shape {shape}) in g_ema")
-        if list(sd[key].shape) != shape:
-            raise CheckpointError(f"{name}: tensor {key!r} has shape {list(sd[key].shape)}, expected {shape}")
-    for key, v in sd.items():
-        if not v.is_floating_point() and key in shapes:
-            raise CheckpointError(f"{name}: tensor {key!r} has dtype {v.dtype}, expected floating point")
-
-    def get(key):
-        return sd[key].detach().to(dtype)
-
+    ours_shapes = state_shapes(config)
     out = {}
-    for i in range(1, config.mapping_layers + 1):
-        out[f"mapping.fc{i - 1}.weight"] = get(f"style.{i}.weight")
-        out[f"mapping.fc{i - 1}.bias"] = get(f"style.{i}.bias")
-
-    def styled(src, dst, noise_index):
-        w = get(f"{src}.conv.weight")[0]
-        fan_in = w.shape[1] * w.shape[2] * w.shape[3]
-        out[f"{dst}.weight"] = w * (1 / math.sqrt(fan_in))  # rosinality's ModulatedConv2d.scale, see top
-        out[f"{dst}.bias"] = get(f"{src}.activate.bias")
-        out[f"{dst}.affine.weight"] = get(f"{src}.conv.modulation.weight")
-        out[f"{dst}.affine.bias"] = get(f"{src}.conv.modulation.bias")
-        out[f"{dst}.noise_strength"] = get(f"{src}.noise.weight").reshape([])
-        out[f"{dst}.noise.noise_const"] = get(f"noises.noise_{noise_index}")[0, 0]
-
-    def torgb(src, dst):
-        out[f"{dst}.weight"] = get(f"{src}.conv.weight")[0]
-        out[f"{dst}.bias"] = get(f"{src}.bias").reshape(-1)
-        out[f"{dst}.affine.weight"] = get(f"{src}.conv.modulation.weight")
-        out[f"{dst}.affine.bias"] = get(f"{src}.conv.modulation.bias")
-
-    out["synthesis.b4.const"] = get("input.input")[0]
-    styled("conv1", "synthesis.b4.conv1", 0)
-    torgb("to_rgb1", "synthesis.b4.torgb")
-    for k, res in enumerate(config.block_resolutions[1:]):
-        styled(f"convs.{2 * k}", f"synthesis.b{res}.conv0", 2 * k + 1)
-        styled(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1", 2 * k + 2)
-        torgb(f"to_rgbs.{k}", f"synthesis.b{res}.torgb")
-    return {k: v.contiguous() for k, v in out.items()}
+    for ours, theirs, rule in name_map(config):
+        their_shape, to_ours, _ = RULES[rule]
+        want = list(their_shape(ours_shapes[ours]))
+        if theirs not in sd:
+            raise CheckpointError(f"{name}: missing tensor {theirs!r} (expected shape {want}) in g_ema")
+        t = sd[theirs]
+        if list(t.shape) != want:
+            raise CheckpointError(f"{name}: tensor {theirs!r} has shape {list(t.shape)}, expected {want}")
+        if not t.is_floating_point():
+            raise CheckpointError(f"{name}: tensor {theirs!r} has dtype {t.dtype}, expected floating point")
+        out[ours] = to_ours(t.detach().to(dtype)).contiguous()
+    return out
 
 
-def export(G) -> dict:
-    """Our StyleGAN2 generator -> {'g_ema': rosinality state dict, 'latent_avg': w_avg} (inverse of convert)."""
-    config = G.config
+def export(config: GeneratorConfig, tensors: dict) -> dict:
+    """Our StyleGAN2 state dict -> {'g_ema': rosinality state dict, 'latent_avg': w_avg} (inverse of convert)."""
     if config.arch != "stylegan2" or config.c_dim:
         raise CheckpointError("rosinality checkpoints hold unconditional StyleGAN2 generators only")
-    ours = {k: v.detach().float().cpu() for k, v in G.state_dict().items()}
+    ours = {k: v.detach().float().cpu() for k, v in tensors.items()}
+    sd = {theirs: RULES[rule][2](ours[o]) for o, theirs, rule in name_map(config)}
     fir = torch.tensor([1.0, 3.0, 3.0, 1.0])
     kernel = torch.outer(fir, fir) / torch.outer(fir, fir).sum() * 4  # Blur / Upsample kernels (factor 2 -> x4)
-    sd = {}
-    for i in range(1, config.mapping_layers + 1):
-        sd[f"style.{i}.weight"] = ours[f"mapping.fc{i - 1}.weight"]
-        sd[f"style.{i}.bias"] = ours[f"mapping.fc{i - 1}.bias"]
-
-    def styled(dst, src, noise_index, up):
-        w = ours[f"{src}.weight"]
-        sd[f"{dst}.conv.weight"] = (w * math.sqrt(w.shape[1] * w.shape[2] * w.shape[3]))[None]
-        sd[f"{dst}.conv.modulation.weight"] = ours[f"{src}.affine.weight"]
-        sd[f"{dst}.conv.modulation.bias"] = ours[f"{src}.affine.bias"]
-        if up:
-            sd[f"{dst}.conv.blur.kernel"] = kernel.clone()
-        sd[f"{dst}.noise.weight"] = ours[f"{src}.noise_strength"].reshape([1])
-        sd[f"{dst}.activate.bias"] = ours[f"{src}.bias"]
-        sd[f"noises.noise_{noise_index}"] = ours[f"{src}.noise.noise_const"][None, None]
-
-    def torgb(dst, src, up):
-        sd[f"{dst}.conv.weight"] = ours[f"{src}.weight"][None]
-        sd[f"{dst}.conv.modulation.weight"] = ours[f"{src}.affine.weight"]
-        sd[f"{dst}.conv.modulation.bias"] = ours[f"{src}.affine.bias"]
-        sd[f"{dst}.bias"] = ours[f"{src}.bias"].reshape(1, -1, 1, 1)
-        if up:
-            sd[f"{dst}.upsample.kernel"] = kernel.clone()
-
-    sd["input.input"] = ours["synthesis.b4.const"][None]
-    styled("conv1", "synthesis.b4.conv1", 0, up=False)
-    torgb("to_rgb1", "synthesis.b4.torgb", up=False)
-    for k, res in enumerate(config.block_resolutions[1:]):
-        styled(f"convs.{2 * k}", f"synthesis.b{res}.conv0", 2 * k + 1, up=True)
-        styled(f"convs.{2 * k + 1}", f"synthesis.b{res}.conv1", 2 * k + 2, up=False)
-        torgb(f"to_rgbs.{k}", f"synthesis.b{res}.torgb", up=True)
+    for k in range(len(config.block_resolutions) - 1):  # the fixed kernels of the upsampling layers
+        sd[f"convs.{2 * k}.conv.blur.kernel"] = kernel.clone()
+        sd[f"to_rgbs.{k}.upsample.kernel"] = kernel.clone()
     return {"g_ema": {k: v.contiguous() for k, v in sd.items()}, "latent_avg": ours["mapping.w_avg"]}

@@ -12,12 +12,13 @@ imported.
 Nothing a file does outlives its load: the allow-listed functions are handed out wrapped (a
 pickle's BUILD could otherwise set e.g. ``__defaults__`` on torch's own functions), the inert
 classes refuse attribute changes, tensors must be views inside their storage and carry no hooks.
-``tests/test_checkpoint_safety.py`` holds the hostile files this is checked against.
+``tests/hostile_pickles.py`` builds the hostile files this is checked against (``tests/test_safety_*.py``).
 """
 from __future__ import annotations
 
 import codecs
 import collections
+import contextlib
 import io
 import pickle
 import re
@@ -151,18 +152,37 @@ def _refuse_weights_only(e: Exception, what: str) -> UnsafePickleError:
     return UnsafePickleError(f"refused {what}: torch weights-only loading failed: {reason}")
 
 
-def load_torch_file(file) -> Any:
+def load_torch_file(file, allow: tuple = ()) -> Any:
     """``torch.load(file, weights_only=True)`` on the CPU (torch zip files such as rosinality's).
 
-    A global outside torch's weights-only allow-list raises :class:`UnsafePickleError` naming it;
-    a file torch cannot parse raises :class:`pickle.UnpicklingError`.
+    ``allow``: plain-data classes to admit beside torch's weights-only allow-list (rosinality's
+    train.py stores an ``argparse.Namespace``). A global outside both raises
+    :class:`UnsafePickleError` naming it; a file torch cannot parse raises :class:`pickle.UnpicklingError`.
     """
     try:
-        return torch.load(file, weights_only=True, map_location="cpu")
+        with _weights_only_allowing(allow):
+            return torch.load(file, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         raise _refuse_weights_only(e, "a torch file") from None
-    except (RuntimeError, EOFError, ValueError, IndexError, KeyError, TypeError, AttributeError) as e:
-        raise pickle.UnpicklingError(f"unreadable torch file: {type(e).__name__}: {e}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError, AttributeError) as e:
+        raise pickle.UnpicklingError(f"unreadable torch file: {type(e).__name__}: {_first_line(e)}") from None
+
+
+def _weights_only_allowing(classes: tuple):
+    """torch.serialization.safe_globals(classes) where torch has it (>= 2.5)."""
+    ser = torch.serialization
+    if not classes:
+        return contextlib.nullcontext()
+    if hasattr(ser, "safe_globals"):
+        return ser.safe_globals(list(classes))
+    if hasattr(ser, "add_safe_globals"):  # torch 2.4: process-wide (callers pass plain-data classes only)
+        ser.add_safe_globals(list(classes))
+    return contextlib.nullcontext()
+
+
+def _first_line(e) -> str:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
 
 
 _STORAGE_TYPES = (torch.UntypedStorage, torch.storage.TypedStorage)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..backends import resolve_backend
+from ..backends import BackendChoice
 from ..config import GeneratorConfig
-from .layers import FullyConnected
+from .layers import FullyConnected, needs_grad
 
 
 def normalize_2nd_moment(x, eps=1e-8):  # pixel norm: x / sqrt(mean(x^2) + eps)
@@ -22,7 +22,7 @@ class MappingNetwork(nn.Module):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = config.z_dim, config.c_dim, config.w_dim, config.num_ws
         self.num_layers = config.mapping_layers
-        self.backend = "auto"
+        self.backend_choice = BackendChoice()  # the Generator shares its own
         if self.c_dim:
             self.embed = FullyConnected(self.c_dim, self.w_dim)
         features = [self.z_dim + (self.w_dim if self.c_dim else 0)] + [self.w_dim] * self.num_layers
@@ -44,16 +44,20 @@ class MappingNetwork(nn.Module):
         if truncation_cutoff is not None and not (isinstance(truncation_cutoff, int) and 0 <= truncation_cutoff):
             raise ValueError(f"truncation_cutoff must be None or an integer >= 0, got {truncation_cutoff!r}")
 
-        dtype = self.w_avg.dtype
-        backend = resolve_backend(self.backend, z.device)
-        x = normalize_2nd_moment(z.to(dtype))
-        if self.c_dim:
-            x = torch.cat([x, normalize_2nd_moment(self.embed(c.to(dtype), backend))], dim=1)
-        for i in range(self.num_layers):
-            x = getattr(self, f"fc{i}")(x, backend)
+        with self.backend_choice.dispatching(z.device, needs_grad(self, z)):
+            x = self._layers(z, c)
 
-        ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
+        ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)  # [N, num_ws, w_dim]
         if truncation_psi != 1:
             cutoff = self.num_ws if truncation_cutoff is None else min(truncation_cutoff, self.num_ws)
             ws[:, :cutoff] = self.w_avg.lerp(ws[:, :cutoff], truncation_psi)
         return ws
+
+    def _layers(self, z, c):  # -> w [N, w_dim]
+        dtype = self.w_avg.dtype
+        x = normalize_2nd_moment(z.to(dtype))
+        if self.c_dim:
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c.to(dtype)))], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        return x

@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import ops
-from ..backends import resolve_backend
+from ..backends import BackendChoice
 from ..config import GeneratorConfig
-from .layers import FullyConnected, NoiseInput, check_noise_args, check_ws
+from .layers import FullyConnected, NoiseInput, check_ws, init_normal, layer_noise, needs_grad
 
+FIR_121 = ops.setup_filter([1, 2, 1])  # StyleGAN1's blur after upsampling (built once, on the CPU)
 FUSED_UPSCALE_MIN_RESOLUTION = 128  # output resolution from which the fused transposed conv is used
 
 
@@ -27,27 +28,27 @@ class StyleGAN1Layer(nn.Module):
         super().__init__()
         self.conv = conv
         if conv != "none":
-            self.weight = nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
+            self.weight = nn.Parameter(init_normal([out_channels, in_channels, 3, 3]))
             self.weight_gain = math.sqrt(2) / math.sqrt(in_channels * 9)
         self.fused_upscale = conv == "up" and resolution >= FUSED_UPSCALE_MIN_RESOLUTION
         if conv == "up":
-            self.register_buffer("blur_filter", ops.setup_filter([1, 2, 1]), persistent=False)
+            self.register_buffer("blur_filter", FIR_121.clone(), persistent=False)
         self.noise_strength = nn.Parameter(torch.zeros([out_channels]))
         self.noise = NoiseInput(resolution)
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.style = FullyConnected(w_dim, 2 * out_channels)
 
-    def forward(self, x, w, noise_mode, noise, backend):
+    def forward(self, x, w, noise_mode, noise):
         if self.conv == "same":
             x = F.conv2d(x, self.weight.to(x.dtype) * self.weight_gain, padding=1)
         elif self.conv == "up":
-            x = ops.upscale_conv2d(x, self.weight * self.weight_gain, self.fused_upscale, backend=backend)
-            x = ops.filter2d(x, self.blur_filter, backend=backend)
+            x = ops.upscale_conv2d(x, self.weight * self.weight_gain, self.fused_upscale)
+            x = ops.filter2d(x, self.blur_filter)
         noise = self.noise(x, noise_mode, noise)
-        x = ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", gain=1, backend=backend)
-        style = self.style(w, backend)  # [N, 2C]: scale - 1, then shift
+        x = ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", gain=1)
+        style = self.style(w)  # [N, 2C]: scale - 1, then shift
         scale, shift = style.chunk(2, dim=1)
-        return ops.adain(x, scale + 1, shift, backend=backend)
+        return ops.adain(x, scale + 1, shift)
 
 
 class SynthesisNetwork(nn.Module):
@@ -57,7 +58,7 @@ class SynthesisNetwork(nn.Module):
         super().__init__()
         self.w_dim, self.num_ws = config.w_dim, config.num_ws
         self.img_resolution, self.img_channels = config.resolution, config.img_channels
-        self.backend = "auto"
+        self.backend_choice = BackendChoice()  # the Generator shares its own
         self.block_resolutions = config.block_resolutions
         c4 = config.channels(4)
         self.const = nn.Parameter(torch.ones([c4, 4, 4]))
@@ -75,7 +76,7 @@ class SynthesisNetwork(nn.Module):
                 setattr(self, names[-1], layer)
         self.layer_names = names
         c_last = config.channels(config.resolution)
-        self.torgb_weight = nn.Parameter(torch.randn([config.img_channels, c_last, 1, 1]))
+        self.torgb_weight = nn.Parameter(init_normal([config.img_channels, c_last, 1, 1]))
         self.torgb_bias = nn.Parameter(torch.zeros([config.img_channels]))
         self.torgb_gain = 1 / math.sqrt(c_last)
 
@@ -84,14 +85,19 @@ class SynthesisNetwork(nn.Module):
         resolutions = [getattr(self, name).noise.resolution for name in self.layer_names]
         return [(name, [1, 1, r, r]) for name, r in zip(self.layer_names, resolutions)]
 
-    def forward(self, ws, noise_mode="const", noise=None):
+    def forward(self, ws, noise_mode="const", noise=None, noise_seeds=None):
+        """ws [N, num_ws, w_dim] -> images; noise: see ``layers.layer_noise`` (and ``noise_shapes``)."""
         check_ws(ws, self.num_ws, self.w_dim)
-        check_noise_args(noise_mode, noise, len(self.layer_names))
-        backend = resolve_backend(self.backend, ws.device)
+        resolutions = [shape[-1] for _, shape in self.noise_shapes()]
+        with self.backend_choice.dispatching(ws.device, needs_grad(self, ws)):
+            noise = layer_noise(noise_mode, noise, noise_seeds, resolutions, ws.shape[0], ws.device)
+            return self._layers(ws, noise_mode, noise)
+
+    def _layers(self, ws, noise_mode, noise):
         dtype = self.const.dtype
         ws = ws.to(dtype)
         x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
         for i, name in enumerate(self.layer_names):
-            x = getattr(self, name)(x, ws[:, i], noise_mode, None if noise is None else noise[i], backend)
+            x = getattr(self, name)(x, ws[:, i], noise_mode, noise[i])
         w = self.torgb_weight.to(dtype) * self.torgb_gain
-        return ops.noise_bias_act(F.conv2d(x, w), self.torgb_bias, backend=backend)
+        return ops.noise_bias_act(F.conv2d(x, w), self.torgb_bias)

@@ -5,9 +5,11 @@ import torch
 from torch import nn
 
 from .. import ops
-from ..backends import resolve_backend
+from ..backends import BackendChoice
 from ..config import GeneratorConfig
-from .layers import FullyConnected, NoiseInput, check_noise_args, check_ws
+from .layers import FullyConnected, NoiseInput, check_ws, init_normal, layer_noise, needs_grad
+
+FIR_1331 = ops.setup_filter([1, 3, 3, 1])  # StyleGAN2's up/down-sampling filter (built once, on the CPU)
 
 
 class SynthesisLayer(nn.Module):
@@ -17,22 +19,21 @@ class SynthesisLayer(nn.Module):
         super().__init__()
         self.up, self.conv_clamp = up, conv_clamp
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
-        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.weight = nn.Parameter(init_normal([out_channels, in_channels, kernel_size, kernel_size]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.noise_strength = nn.Parameter(torch.zeros([]))
         self.noise = NoiseInput(resolution)
         if up > 1:
-            self.register_buffer("resample_filter", ops.setup_filter([1, 3, 3, 1]), persistent=False)
+            self.register_buffer("resample_filter", FIR_1331.clone(), persistent=False)
         else:
             self.resample_filter = None
 
-    def forward(self, x, w, noise_mode, noise, backend):
-        styles = self.affine(w, backend)  # [N, in_channels]
+    def forward(self, x, w, noise_mode, noise):
+        styles = self.affine(w)  # [N, in_channels]
         x = ops.modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
-                                 resample_filter=self.resample_filter, backend=backend)
+                                 resample_filter=self.resample_filter)
         noise = self.noise(x, noise_mode, noise)
-        return ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", clamp=self.conv_clamp,
-                                  backend=backend)
+        return ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", clamp=self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -42,14 +43,13 @@ class ToRGBLayer(nn.Module):
         super().__init__()
         self.conv_clamp = conv_clamp
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1)
-        self.weight = nn.Parameter(torch.randn([img_channels, in_channels, 1, 1]))
+        self.weight = nn.Parameter(init_normal([img_channels, in_channels, 1, 1]))
         self.bias = nn.Parameter(torch.zeros([img_channels]))
         self.weight_gain = 1 / in_channels ** 0.5
 
-    def forward(self, x, w, skip, resample_filter, backend):
-        styles = self.affine(w, backend) * self.weight_gain
-        return ops.torgb_skip(x, self.weight, styles, self.bias, skip, resample_filter, self.conv_clamp,
-                              backend=backend)
+    def forward(self, x, w, skip, resample_filter):
+        styles = self.affine(w) * self.weight_gain
+        return ops.torgb_skip(x, self.weight, styles, self.bias, skip, resample_filter, self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
@@ -59,28 +59,28 @@ class SynthesisBlock(nn.Module):
         super().__init__()
         self.resolution, self.use_fp16 = resolution, use_fp16
         if in_channels == 0:
-            self.const = nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+            self.const = nn.Parameter(init_normal([out_channels, resolution, resolution]))
         else:
             self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=2, conv_clamp=conv_clamp)
         self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)
         self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
-        self.register_buffer("resample_filter", ops.setup_filter([1, 3, 3, 1]), persistent=False)
+        self.register_buffer("resample_filter", FIR_1331.clone(), persistent=False)
         self.num_conv = 1 if in_channels == 0 else 2
 
     @property
     def conv_names(self):
         return ["conv1"] if self.num_conv == 1 else ["conv0", "conv1"]
 
-    def forward(self, x, img, ws, noise_mode, noise, backend, dtype):
+    def forward(self, x, img, ws, noise_mode, noise, dtype):
         # ws: [N, num_conv + 1, w_dim]; noise: list with one entry (tensor or None) per conv layer
         if self.num_conv == 1:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode, noise[0], backend)
+            x = self.conv1(x, ws[:, 0], noise_mode, noise[0])
         else:
             x = x.to(dtype)
-            x = self.conv0(x, ws[:, 0], noise_mode, noise[0], backend)
-            x = self.conv1(x, ws[:, 1], noise_mode, noise[1], backend)
-        img = self.torgb(x, ws[:, self.num_conv], img, self.resample_filter, backend)
+            x = self.conv0(x, ws[:, 0], noise_mode, noise[0])
+            x = self.conv1(x, ws[:, 1], noise_mode, noise[1])
+        img = self.torgb(x, ws[:, self.num_conv], img, self.resample_filter)
         return x, img
 
 
@@ -91,7 +91,7 @@ class SynthesisNetwork(nn.Module):
         super().__init__()
         self.w_dim, self.num_ws = config.w_dim, config.num_ws
         self.img_resolution, self.img_channels = config.resolution, config.img_channels
-        self.backend = "auto"
+        self.backend_choice = BackendChoice()  # the Generator shares its own
         self.block_resolutions = config.block_resolutions
         for res in self.block_resolutions:
             in_channels = config.channels(res // 2) if res > 4 else 0
@@ -107,20 +107,23 @@ class SynthesisNetwork(nn.Module):
         return [(f"b{b.resolution}.{name}", [1, 1, b.resolution, b.resolution])
                 for b in self.blocks() for name in b.conv_names]
 
-    def forward(self, ws, noise_mode="const", noise=None):
+    def forward(self, ws, noise_mode="const", noise=None, noise_seeds=None):
+        """ws [N, num_ws, w_dim] -> images; noise: see ``layers.layer_noise`` (and ``noise_shapes``)."""
         check_ws(ws, self.num_ws, self.w_dim)
-        check_noise_args(noise_mode, noise, len(self.noise_shapes()))
-        backend = resolve_backend(self.backend, ws.device)
+        resolutions = [shape[-1] for _, shape in self.noise_shapes()]
+        with self.backend_choice.dispatching(ws.device, needs_grad(self, ws)):
+            noise = layer_noise(noise_mode, noise, noise_seeds, resolutions, ws.shape[0], ws.device)
+            return self._blocks(ws, noise_mode, noise)
+
+    def _blocks(self, ws, noise_mode, noise):
         base_dtype = self.b4.const.dtype
         ws = ws.to(base_dtype)
-        noise = list(noise) if noise is not None else [None] * len(self.noise_shapes())
-
         x = img = None
         w_idx = n_idx = 0
         for block in self.blocks():
             dtype = torch.float16 if block.use_fp16 and ws.device.type == "cuda" else base_dtype
             x, img = block(x, img, ws[:, w_idx: w_idx + block.num_conv + 1], noise_mode,
-                           noise[n_idx: n_idx + block.num_conv], backend, dtype)
+                           noise[n_idx: n_idx + block.num_conv], dtype)
             img = img.to(base_dtype)
             w_idx += block.num_conv
             n_idx += block.num_conv

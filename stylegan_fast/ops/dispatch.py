@@ -1,29 +1,59 @@
-"""Per-op registry: the reference implementation plus any fast backends."""
+"""The op registry: every op's reference implementation and the kernels registered beside it.
+
+    _op = Op("modulated_conv2d", reference.modulated_conv2d)
+    _op.register("triton", triton_modulated_conv2d)                # inference only
+    _op.register("cuda", cuda_modulated_conv2d, differentiable=True)
+    ...
+    return _op(x.device, backend)(x, weight, styles, ...)          # in the op's public function
+
+Which implementation runs is decided in one place, ``stylegan_fast.backends`` (see there).
+"""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
+
+import torch
+
+from .. import backends
+
+REGISTRY: dict[str, "Op"] = {}  # op name -> Op
 
 
 class Op:
-    """One operation: its reference implementation and the backends registered for it.
-
-    ``implementation(backend)`` returns the function registered for ``backend``,
-    or the reference when this op has no kernel for that backend yet.
-    """
+    """One operation: its implementations by backend; "reference" always exists and has a backward."""
 
     def __init__(self, name: str, reference: Callable):
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} is already registered")
         self.name = name
-        self._impls: dict[str, Callable] = {"reference": reference}
+        self.implementations: dict[str, Callable] = {"reference": reference}
+        self.differentiable: set[str] = {"reference"}
+        REGISTRY[name] = self
 
-    def register(self, backend: str, fn: Callable) -> None:
-        self._impls[backend] = fn
+    def register(self, backend: str, fn: Callable, differentiable: bool = False) -> None:
+        """Add ``fn`` as this op's implementation for ``backend`` (any callable with the reference's
+        signature, e.g. one calling torch's own convolution). ``differentiable``: it has a backward."""
+        if backend not in backends.BACKENDS or backend in ("auto", "reference"):
+            raise ValueError(f"cannot register {backend!r} for op {self.name!r}; kernel backends: "
+                             f"{', '.join(b for b in backends.BACKENDS if b not in ('auto', 'reference'))}")
+        self.implementations[backend] = fn
+        if differentiable:
+            self.differentiable.add(backend)
 
-    def implementation(self, backend: str) -> Callable:
-        return self._impls.get(backend, self._impls["reference"])
+    def __call__(self, device: torch.device, backend: Optional[str] = None, needs_grad: bool = False) -> Callable:
+        """The implementation to run: ``backend`` if given, else the active forward's plan, else "auto"."""
+        plan = backends.active_plan() if backend is None else None
+        if plan is None:
+            plan = backends.plan_for(backend, device, needs_grad and torch.is_grad_enabled())
+        return plan.pick(self)
 
-    @property
-    def backends(self) -> tuple[str, ...]:
-        return tuple(self._impls)
+    def __repr__(self):
+        return f"Op({self.name!r}, backends={list(self.implementations)})"
+
+
+def needs_grad(*tensors) -> bool:
+    """True when autograd will want a backward through an op on these tensors."""
+    return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
 
 
 def check_ndim(name: str, t, ndim: int, layout: str) -> None:

@@ -1,16 +1,16 @@
 """Instance normalization followed by a per-sample, per-channel affine (AdaIN)."""
 from __future__ import annotations
 
-from ..dispatch import Op, check_ndim
+from ..dispatch import Op, needs_grad, check_ndim
 from . import reference
 
 _op = Op("adain", reference.adain)
 
 
-def adain(x, scale, shift, eps=1e-8, backend="reference"):
+def adain(x, scale, shift, eps=1e-8, backend=None):
     """x: [N, C, H, W]; scale, shift: [N, C] -> [N, C, H, W]."""
     check_ndim("x", x, 4, "[N, C, H, W]")
     for name, t in (("scale", scale), ("shift", shift)):
         if tuple(t.shape) != tuple(x.shape[:2]):
             raise ValueError(f"{name} must have shape [N, C] = {list(x.shape[:2])}, got {list(t.shape)}")
-    return _op.implementation(backend)(x, scale, shift, eps)
+    return _op(x.device, backend, needs_grad(x, scale, shift))(x, scale, shift, eps)

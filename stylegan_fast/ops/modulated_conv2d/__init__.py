@@ -1,13 +1,13 @@
 """Modulated (optionally upsampling) convolution of StyleGAN2."""
 from __future__ import annotations
 
-from ..dispatch import Op, check_dim, check_ndim
+from ..dispatch import Op, needs_grad, check_dim, check_ndim
 from . import reference
 
 _op = Op("modulated_conv2d", reference.modulated_conv2d)
 
 
-def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None, backend="reference"):
+def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None, backend=None):
     """x: [N, I, H, W], weight: [O, I, k, k], styles: [N, I] -> [N, O, H*up, W*up]."""
     check_ndim("x", x, 4, "[N, I, H, W]")
     check_ndim("weight", weight, 4, "[O, I, kh, kw]")
@@ -19,4 +19,4 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=N
         raise ValueError(f"up must be 1 or 2, got {up}")
     if up == 2 and resample_filter is None:
         raise ValueError("up=2 needs a resample_filter (e.g. setup_filter([1, 3, 3, 1]))")
-    return _op.implementation(backend)(x, weight, styles, demodulate, up, resample_filter)
+    return _op(x.device, backend, needs_grad(x, weight, styles))(x, weight, styles, demodulate, up, resample_filter)

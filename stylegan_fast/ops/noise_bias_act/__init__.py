@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..dispatch import Op, check_dim
+from ..dispatch import Op, needs_grad, check_dim
 from . import reference
 from .reference import ACTIVATIONS
 
@@ -11,7 +11,7 @@ _op = Op("noise_bias_act", reference.noise_bias_act)
 
 
 def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", alpha=None, gain=None,
-                   clamp=None, backend="reference"):
+                   clamp=None, backend=None):
     """x: [N, C, ...]; bias: [C]; noise: [N|1, 1, H, W] times noise_strength ([] or [C])."""
     if act not in ACTIVATIONS:
         raise ValueError(f"unknown activation {act!r}; choose one of: {', '.join(ACTIVATIONS)}")
@@ -28,7 +28,7 @@ def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", 
         raise ValueError(f"gain must be positive, got {gain}")
     if clamp is not None and clamp < 0:
         clamp = None
-    return _op.implementation(backend)(
+    return _op(x.device, backend, needs_grad(x, bias, noise_strength))(
         x, bias, noise, noise_strength, act,
         def_alpha if alpha is None else alpha, def_gain if gain is None else gain, clamp,
     )

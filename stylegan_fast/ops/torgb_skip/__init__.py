@@ -1,13 +1,13 @@
 """StyleGAN2 output branch: modulated 1x1 toRGB plus the FIR-upsampled skip image."""
 from __future__ import annotations
 
-from ..dispatch import Op, check_ndim
+from ..dispatch import Op, needs_grad, check_ndim
 from . import reference
 
 _op = Op("torgb_skip", reference.torgb_skip)
 
 
-def torgb_skip(x, weight, styles, bias, skip=None, resample_filter=None, clamp=None, backend="reference"):
+def torgb_skip(x, weight, styles, bias, skip=None, resample_filter=None, clamp=None, backend=None):
     """x: [N, C, H, W]; weight: [img_C, C, 1, 1]; styles: [N, C]; skip: [N, img_C, H/2, W/2] or None."""
     check_ndim("x", x, 4, "[N, C, H, W]")
     if skip is not None:
@@ -17,4 +17,4 @@ def torgb_skip(x, weight, styles, bias, skip=None, resample_filter=None, clamp=N
             raise ValueError(f"skip must have shape {expected}, got {list(skip.shape)}")
     if clamp is not None and clamp < 0:
         clamp = None
-    return _op.implementation(backend)(x, weight, styles, bias, skip, resample_filter, clamp)
+    return _op(x.device, backend, needs_grad(x, weight, styles, bias, skip))(x, weight, styles, bias, skip, resample_filter, clamp)

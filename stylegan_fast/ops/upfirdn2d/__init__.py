@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..dispatch import Op, check_ndim
+from ..dispatch import Op, needs_grad, check_ndim
 from . import reference
 
 _op = Op("upfirdn2d", reference.upfirdn2d)
@@ -46,17 +46,17 @@ def filter_size(f) -> tuple[int, int]:
     return (f.shape[-1], f.shape[0]) if f.ndim == 2 else (f.shape[0], f.shape[0])
 
 
-def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0, backend="reference"):
+def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0, backend=None):
     """Upsample by ``up``, pad, convolve with FIR ``f``, downsample by ``down``. x: [N, C, H, W]."""
     check_ndim("x", x, 4, "[N, C, H, W]")
     if f is not None and f.ndim not in (1, 2):
         raise ValueError(f"f must be 1-D (separable) or 2-D, got shape {list(f.shape)}")
     if int(up) < 1 or int(down) < 1:
         raise ValueError(f"up and down must be >= 1, got up={up}, down={down}")
-    return _op.implementation(backend)(x, f, int(up), int(down), _normalize_padding(padding), flip_filter, gain)
+    return _op(x.device, backend, needs_grad(x))(x, f, int(up), int(down), _normalize_padding(padding), flip_filter, gain)
 
 
-def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1.0, backend="reference"):
+def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1.0, backend=None):
     """Upsample x: [N, C, H, W] -> [N, C, H*up, W*up] with FIR interpolation filter ``f``."""
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = _normalize_padding(padding)
@@ -64,7 +64,7 @@ def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1.0, backend="refe
     return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * up * up, backend=backend)
 
 
-def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1.0, backend="reference"):
+def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1.0, backend=None):
     """Downsample x: [N, C, H, W] -> [N, C, H/down, W/down] after FIR anti-aliasing with ``f``."""
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = _normalize_padding(padding)
@@ -72,7 +72,7 @@ def downsample2d(x, f, down=2, padding=0, flip_filter=False, gain=1.0, backend="
     return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain, backend=backend)
 
 
-def filter2d(x, f, padding=0, flip_filter=False, gain=1.0, backend="reference"):
+def filter2d(x, f, padding=0, flip_filter=False, gain=1.0, backend=None):
     """Filter x: [N, C, H, W] with ``f``, keeping its size (plus ``padding``)."""
     fw, fh = filter_size(f)
     px0, px1, py0, py1 = _normalize_padding(padding)
