@@ -35,16 +35,17 @@ from typing import Optional, Sequence
 import torch
 
 from .backends import BACKENDS, backend_status, resolve_backend
-from .config import ARCHS
+from .config import ARCHS, DTYPES as DTYPE_NAMES
 from .generator import Generator
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {name: getattr(torch, attr) for name, attr in DTYPE_NAMES.items()}
 # Relative bound on max|images - reference images|, times max(1, max|reference images|).
 # Whole-generator outputs go through ~15 layers, so these are looser than the per-op test table.
 TOLERANCES = {"fp32": 1e-3, "fp16": 5e-2, "bf16": 1.5e-1}
 # Order in which backends are listed; "reference" always runs (it is the baseline).
 BACKEND_ORDER = ("reference", "auto", "cpu", "triton", "cuda")
 DEFAULT_SEED = 0
+PROG = "python -m stylegan_fast.bench"
 
 QUICK = dict(arch="stylegan2,stylegan1", resolution="32", batch="1,2", dtype="fp32", channel_base=512,
              channel_max=64, repeats=5, warmup=1)
@@ -245,8 +246,9 @@ def _csv(value, kind=str):
     return [kind(v.strip()) for v in str(value).split(",") if v.strip()]
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stylegan_fast.bench", description=__doc__.split("\n\n")[0],
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The command line of the benchmark (also behind ``stylegan-fast bench``, with that ``prog``)."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", help=f"comma-separated, from {','.join(ARCHS)} (default: both)")
     p.add_argument("--resolution", help="comma-separated output resolutions (default 256; --quick: 32)")
@@ -266,6 +268,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--json", metavar="PATH", help="also write rows and machine info as JSON")
     p.add_argument("--quick", action="store_true", help="tiny configs for a smoke test")
+    return p
+
+
+def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
+    p = build_parser(prog)
     args = p.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     for key, value in defaults.items():
@@ -301,8 +308,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def main(argv=None, prog: str = PROG) -> int:
+    args = parse_args(argv, prog)
     if args.threads:
         torch.set_num_threads(args.threads)
     info = machine_info(args.device)

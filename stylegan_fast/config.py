@@ -11,6 +11,8 @@ ARCHS = ("stylegan2", "stylegan1")
 DEFAULT_CHANNEL_BASE = {"stylegan2": 32768, "stylegan1": 16384}
 # Truncation the papers render with (StyleGAN1: psi 0.7 on the first 8 ws); render uses it when --trunc is omitted.
 PAPER_TRUNCATION = {"stylegan2": (1.0, None), "stylegan1": (0.7, 8)}
+# The dtypes a generator runs in, by short name (render --dtype, bench --dtype): the torch attribute of each.
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 @dataclasses.dataclass(frozen=True)

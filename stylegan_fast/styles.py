@@ -1,12 +1,14 @@
-"""Which ws rows style which layers: named groups, index ranges, and style mixing."""
+"""Which ws rows style which layers: named groups, index ranges, style mixing and its figures."""
 from __future__ import annotations
 
 import re
 from typing import Iterable, Union
 
+import numpy as np
 import torch
 
 from .config import GeneratorConfig
+from .images import make_grid, to_uint8
 
 # The StyleGAN paper's groups, by the resolution of the layers a ws row styles.
 LAYER_GROUPS = {"coarse": (4, 8), "medium": (16, 32), "fine": (64, 1 << 30)}
@@ -67,3 +69,55 @@ def mix(ws_a: torch.Tensor, ws_b: torch.Tensor, layers: LayerSpec, generator=Non
     out = ws_a.clone()
     out[:, idx] = ws_b[:, idx].to(out.dtype).expand(out.shape[0], -1, -1)
     return out
+
+
+def _render(G, ws: torch.Tensor, noise_mode: str) -> np.ndarray:
+    """ws [N, num_ws, w_dim] -> uint8 images [N, H, W, C] (one synthesis batch)."""
+    return to_uint8(G.synthesis(ws, noise_mode=noise_mode)).cpu().numpy()
+
+
+def _check_ws_batch(name: str, ws: torch.Tensor, G) -> None:
+    if ws.ndim != 3 or ws.shape[0] < 1 or ws.shape[1:] != (G.num_ws, G.w_dim):
+        raise ValueError(f"{name} must be [N, {G.num_ws}, {G.w_dim}] with N >= 1 (ws of this generator), "
+                         f"got {list(ws.shape)}")
+
+
+def style_mixing_grid(G, row_ws: torch.Tensor, col_ws: torch.Tensor, layers: LayerSpec,
+                      noise_mode: str = "const") -> np.ndarray:
+    """NVlabs' style-mixing figure as one uint8 image [(R + 1) * H, (C + 1) * W, channels].
+
+    row_ws [R, num_ws, w_dim], col_ws [C, num_ws, w_dim]. The top row is a blank corner and then
+    the column faces; below it, one row per row face: the face itself, then that face with the
+    ``layers`` ws rows (a group such as 'coarse', a range like '0-3', or indices) of each column face.
+    """
+    _check_ws_batch("row_ws", row_ws, G)
+    _check_ws_batch("col_ws", col_ws, G)
+    idx = G.style_layers(layers)
+    with torch.inference_mode():
+        rows_img, cols_img = _render(G, row_ws, noise_mode), _render(G, col_ws, noise_mode)
+        cells = [_render(G, mix(row_ws, col_ws[j:j + 1], idx), noise_mode) for j in range(len(col_ws))]
+    tiles = [np.zeros_like(rows_img[0]), *cols_img]
+    for i in range(len(row_ws)):
+        tiles += [rows_img[i], *(cell[i] for cell in cells)]
+    return make_grid(np.stack(tiles), cols=len(col_ws) + 1)
+
+
+def family_strip(G, ws_a: torch.Tensor, ws_b: torch.Tensor, layers: LayerSpec,
+                 noise_mode: str = "const") -> tuple[np.ndarray, torch.Tensor]:
+    """Two parents and their children as one uint8 strip [H, 4 * W, channels], and the child's ws.
+
+    Left to right: parent A | the child (A's ``layers`` ws rows, B's others) | the reverse child
+    (B's ``layers``, A's others) | parent B. ws_a and ws_b: [1, num_ws, w_dim] or [num_ws, w_dim];
+    the child's ws come back in the shape of ws_a.
+    """
+    a, b = (ws[None] if ws.ndim == 2 else ws for ws in (ws_a, ws_b))
+    for name, ws in (("ws_a", a), ("ws_b", b)):
+        _check_ws_batch(name, ws, G)
+        if ws.shape[0] != 1:
+            raise ValueError(f"{name} must be one face's ws, [1, {G.num_ws}, {G.w_dim}] or "
+                             f"[{G.num_ws}, {G.w_dim}], got {list(ws.shape)}")
+    idx = G.style_layers(layers)
+    child, reverse_child = mix(b, a, idx), mix(a, b, idx)
+    with torch.inference_mode():
+        images = _render(G, torch.cat([a, child, reverse_child, b]), noise_mode)
+    return np.concatenate(list(images), axis=1), (child if ws_a.ndim == 3 else child[0])

@@ -1,4 +1,6 @@
-"""The command line: render / info / doctor, their outputs and their errors."""
+"""The command line: every command, its outputs and its errors."""
+import errno
+import os
 import subprocess
 import sys
 
@@ -318,3 +320,100 @@ def test_render_projected_w_file(tmp_path, small_network):
     np.save(tmp_path / "bad.npy", np.zeros([3, 5, 7], np.float32))
     r = run("render", "--network", small_network, "--projected-w", tmp_path / "bad.npy", "--outdir", tmp_path / "o2")
     assert r.exit_code == 1 and "[N, 6, 16]" in r.output and not (tmp_path / "o2").exists()
+
+
+@pytest.fixture
+def blocker(tmp_path):
+    """An existing file: a path below it cannot be written, not even by root."""
+    path = tmp_path / "a_file"
+    path.write_text("not a folder")
+    return path
+
+
+@pytest.mark.parametrize("make_args, option", [
+    (lambda net, bad: ["render", "--network", net, "--seeds", "0", "--outdir", bad], "--outdir"),
+    (lambda net, bad: ["render", "--network", net, "--seeds", "0", "--no-images", "--grid", bad / "g.png"], "--grid"),
+    (lambda net, bad: ["mix", "--network", net, "--rows", "1", "--cols", "2", "--out", bad / "m.png"], "--out"),
+    (lambda net, bad: ["child", "--network", net, "--out", bad / "c.png"], "--out"),
+    (lambda net, bad: ["video", "--network", net, "--seeds", "0-1", "--output", bad / "w.gif"], "--output"),
+    (lambda net, bad: ["convert", net, bad / "copy.safetensors"], "OUT"),
+])
+def test_unwritable_output_is_a_clean_error(tmp_path, small_network, blocker, make_args, option):
+    bad = blocker / "sub"
+    r = run(*make_args(small_network, bad))  # catch_exceptions=False: a traceback would fail the test
+    assert r.exit_code == 1, r.output
+    assert f"cannot write {option} {bad}" in r.output and f"{blocker} is a file, not a folder" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing written, no probe left
+
+
+def test_child_unwritable_save_w_fails_before_writing_the_strip(tmp_path, small_network, blocker):
+    r = run("child", "--network", small_network, "--out", tmp_path / "c.png", "--save-w", blocker / "kid.npz")
+    assert r.exit_code == 1 and f"cannot write --save-w {blocker / 'kid.npz'}" in r.output
+    assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+def test_render_outdir_under_proc(small_network):
+    r = run("render", "--network", small_network, "--seeds", "0", "--outdir", "/proc/nope")
+    assert r.exit_code == 1 and "cannot write --outdir /proc/nope: /proc is not writable (" in r.output
+
+
+def test_render_error_while_saving_names_the_file(tmp_path, small_network, monkeypatch):
+    def disk_full(array, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(sf.images, "save_image", disk_full)
+    r = run("render", "--network", small_network, "--seeds", "3", "--outdir", tmp_path)
+    assert r.exit_code == 1
+    assert f"cannot write --outdir {tmp_path / 'seed0003.png'}: {os.strerror(errno.ENOSPC)}" in r.output
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_bench_help_shows_the_bench_options(flag):
+    r = run("bench", flag)
+    assert r.exit_code == 0, r.output
+    assert "usage: stylegan-fast bench" in r.output
+    for option in ("--arch", "--backend", "--dtype", "--quick", "--json", "--channel-base"):
+        assert option in r.output
+
+
+@pytest.fixture(scope="module")
+def noisy_network(tmp_path_factory):
+    from tests.conftest import build
+
+    path = tmp_path_factory.mktemp("net") / "noisy.safetensors"
+    build("stylegan2", 16).save(path)  # nonzero noise strengths: the noise shows in the images
+    return path
+
+
+def test_render_random_noise_comes_from_each_seed(tmp_path, noisy_network):
+    def rendered(seeds, outdir, noise_mode="random", batch_size=8):
+        r = run("render", "--network", noisy_network, "--seeds", seeds, "--noise-mode", noise_mode,
+                "--batch-size", batch_size, "--outdir", tmp_path / outdir)
+        assert r.exit_code == 0, r.output
+        return np.asarray(Image.open(tmp_path / outdir / "seed0005.png"))
+
+    alone, in_batch = rendered("5", "alone"), rendered("3,5,8", "batch")
+    assert np.array_equal(rendered("5", "again"), alone)  # reproducible
+    assert not np.array_equal(rendered("5", "const", "const"), alone)  # the noise matters
+    G = sf.Generator.load(noisy_network)
+    with torch.no_grad():
+        expected = sf.to_uint8(G(sf.z_from_seeds([5], G.z_dim), noise_mode="random", noise_seeds=[5])).numpy()[0]
+        batch = sf.to_uint8(G(sf.z_from_seeds([3, 5, 8], G.z_dim), noise_mode="random",
+                              noise_seeds=[3, 5, 8])).numpy()[1]
+    np.testing.assert_array_equal(alone, expected)
+    np.testing.assert_array_equal(in_batch, batch)
+    assert np.abs(alone.astype(int) - in_batch).max() <= 1  # same noise; only float rounding differs
+
+
+def test_render_projected_w_random_noise_seeded_by_index(tmp_path, noisy_network):
+    G = sf.Generator.load(noisy_network)
+    with torch.no_grad():
+        ws = G.mapping(sf.z_from_seeds([4, 9], G.z_dim))
+        expected = sf.to_uint8(G.synthesis(ws, noise_mode="random", noise_seeds=[0, 1])).numpy()
+    np.save(tmp_path / "ws.npy", ws.numpy())
+    r = run("render", "--network", noisy_network, "--projected-w", tmp_path / "ws.npy", "--noise-mode", "random",
+            "--outdir", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    for i in range(2):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / f"proj{i:02d}.png")), expected[i])

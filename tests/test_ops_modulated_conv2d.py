@@ -141,40 +141,26 @@ def test_modulated_conv2d_matches_per_sample_loops(dtype, shp, demod):
     assert_close(got, expected, dtype=dtype)
 
 
-def _record_conv2d_groups(monkeypatch):
-    """Replace torch.nn.functional.conv2d (the reference's ``F.conv2d``) by a spy; returns the list
-    that receives the ``groups`` of every call."""
-    groups, real = [], torch.nn.functional.conv2d
+@pytest.mark.parametrize("n", [1, 3])
+@pytest.mark.parametrize("up", [1, 2], ids=["up1", "up2"])
+def test_one_shared_weight_convolution_for_every_batch_size(monkeypatch, n, up):
+    """The reference convolves once with the shared weight (never per-sample or grouped weights), for
+    one sample as for a batch, so an image does not change with the batch it is in."""
+    calls, real = [], (torch.nn.functional.conv2d, torch.nn.functional.conv_transpose2d)
 
-    def spy(*args, **kwargs):
-        groups.append(kwargs.get("groups", args[6] if len(args) > 6 else 1))
-        return real(*args, **kwargs)
+    def spy(fn):
+        def record(x, w, *args, **kwargs):
+            calls.append((tuple(w.shape), kwargs.get("groups", 1)))
+            return fn(x, w, *args, **kwargs)
+        return record
 
-    monkeypatch.setattr(reference.F, "conv2d", spy)
-    return groups
-
-
-@pytest.mark.parametrize("shp", _GROUPED_SHAPES, ids=["{}x{}x{}x{}-o{}k{}-up{}".format(*s) for s in _GROUPED_SHAPES])
-def test_grouped_shapes_take_the_grouped_conv_branch(monkeypatch, shp):
-    n, i, h, w, o, k, up = shp
-    assert reference.F is torch.nn.functional
-    # The condition of the reference's grouped-conv branch holds for these shapes ...
-    assert n > 1 and up == 1 and h * w > o * k * k
-    # ... and the calls the loop-oracle test makes really convolve once, with groups = N.
-    calls = _record_conv2d_groups(monkeypatch)
-    for demod in (True, False):
-        x, weight, styles = _inputs(n, i, h, w, o, k, seed=10, dtype=torch.float64)
-        modulated_conv2d(x, weight, styles, demodulate=demod, up=up)
-    groups = list(calls)
-    # A probe deep in the grouped regime (H*W = 1024 > O*k*k = 1) tells a changed branch condition
-    # from a reference that has no grouped branch any more.
-    x, weight, styles = _inputs(2, 2, 32, 32, 1, 1, seed=11, dtype=torch.float64)
-    modulated_conv2d(x, weight, styles, demodulate=True)
-    if not any(g > 1 for g in calls):
-        pytest.skip(f"the reference modulated_conv2d never passes groups > 1 to conv2d (conv2d groups seen: "
-                    f"{calls}): it has no grouped-conv branch any more, so there is no branch to prove; "
-                    f"test_modulated_conv2d_matches_per_sample_loops still checks these shapes")
-    assert groups == [n, n], f"{shp} does not take the grouped-conv branch: conv2d groups {groups}"
+    monkeypatch.setattr(reference.F, "conv2d", spy(real[0]))
+    monkeypatch.setattr(reference.F, "conv_transpose2d", spy(real[1]))
+    x, weight, styles = _inputs(n, 4, 8, 8, 2, 3, seed=12, dtype=torch.float64)
+    f = setup_filter([1, 3, 3, 1]).double() if up == 2 else None
+    modulated_conv2d(x, weight, styles, demodulate=True, up=up, resample_filter=f)
+    shared = (2, 4, 3, 3) if up == 1 else (4, 2, 3, 3)  # conv_transpose2d takes [I, O, kh, kw]
+    assert calls[0] == (shared, 1)
 
 
 def test_modulated_conv2d_float64_demodulation_precision():

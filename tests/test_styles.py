@@ -1,4 +1,5 @@
-"""Layer groups, layer selections and style mixing."""
+"""Layer groups, layer selections, style mixing and its figures (grid, family strip)."""
+import numpy as np
 import pytest
 import torch
 
@@ -151,3 +152,88 @@ def test_parse_layers_direct():
     assert sf.parse_layers("0-1,1-2", 4) == [0, 1, 2]  # duplicates merged, sorted
     with pytest.raises(ValueError, match="out of range"):
         sf.parse_layers([4], 4)
+
+
+def _render(G, ws, noise_mode="const"):
+    """ws [N, num_ws, w_dim] rendered as one batch -> uint8 [N, H, W, C]."""
+    return sf.to_uint8(G.synthesis(ws, noise_mode=noise_mode)).numpy()
+
+
+def _alone(G, ws, noise_mode="const"):
+    """Each ws [N, num_ws, w_dim] rendered in a batch of its own -> uint8 [N, H, W, C]."""
+    return np.stack([_render(G, w[None], noise_mode)[0] for w in ws])
+
+
+@pytest.mark.parametrize("noise_mode", ["const", "none"])
+def test_style_mixing_grid_layout(g16, noise_mode):
+    G = g16
+    rows, cols = G.mapping(torch.randn(2, G.z_dim)), G.mapping(torch.randn(3, G.z_dim))
+    grid = sf.style_mixing_grid(G, rows, cols, "0-2", noise_mode)
+    assert grid.dtype == np.uint8 and grid.shape == (3 * 16, 4 * 16, 3)  # header row + 2, corner + 3 columns
+    tile = lambda r, c: grid[r * 16:(r + 1) * 16, c * 16:(c + 1) * 16]  # noqa: E731
+    assert not tile(0, 0).any()  # blank corner
+    # Bit for bit against the same batches (the column faces, the row faces, each column's mixes):
+    # a face rendered in another batch size may differ by float rounding (see the 1x1 test below).
+    for j, face in enumerate(_render(G, cols, noise_mode)):  # header row: the column faces
+        np.testing.assert_array_equal(tile(0, j + 1), face)
+    for i, face in enumerate(_render(G, rows, noise_mode)):  # first column: the row faces
+        np.testing.assert_array_equal(tile(i + 1, 0), face)
+    for j in range(3):  # cell (i, j): row face i with layers 0-2 of column face j
+        for i, mixed in enumerate(_render(G, sf.mix(rows, cols[j:j + 1], [0, 1, 2]), noise_mode)):
+            np.testing.assert_array_equal(tile(i + 1, j + 1), mixed)
+    assert not np.array_equal(tile(1, 1), tile(1, 0)) and not np.array_equal(tile(1, 1), tile(0, 1))
+
+
+def test_style_mixing_grid_one_by_one_is_the_faces_rendered_alone(g16):
+    G = g16
+    row, col = G.mapping(torch.randn(1, G.z_dim)), G.mapping(torch.randn(1, G.z_dim))
+    grid = sf.style_mixing_grid(G, row, col, "coarse")
+    expected = _alone(G, torch.cat([col, row, sf.mix(row, col, G.layer_groups["coarse"])]))
+    np.testing.assert_array_equal(grid[:16, 16:], expected[0])  # header: the column face
+    np.testing.assert_array_equal(grid[16:, :16], expected[1])  # first column: the row face
+    np.testing.assert_array_equal(grid[16:, 16:], expected[2])
+    assert not grid[:16, :16].any()
+
+
+def test_style_mixing_grid_groups_and_errors(g64):
+    G = g64
+    rows, cols = G.mapping(torch.randn(1, G.z_dim)), G.mapping(torch.randn(1, G.z_dim))
+    grid = sf.style_mixing_grid(G, rows, cols, "fine")
+    expected = _alone(G, sf.mix(rows, cols, G.layer_groups["fine"]))[0]
+    np.testing.assert_array_equal(grid[64:, 64:], expected)
+    with pytest.raises(ValueError, match="cannot parse layer selection 'nose'"):
+        sf.style_mixing_grid(G, rows, cols, "nose")
+    with pytest.raises(ValueError, match=rf"col_ws must be \[N, {G.num_ws}, {G.w_dim}\]"):
+        sf.style_mixing_grid(G, rows, cols[0], "fine")
+    with pytest.raises(ValueError, match="row_ws must be"):
+        sf.style_mixing_grid(G, rows[:0], cols, "fine")
+
+
+def test_family_strip_tiles_are_the_separate_images(g16):
+    G = g16
+    ws_a, ws_b = G.mapping(torch.randn(2, G.z_dim)).split(1)
+    strip, kid = sf.family_strip(G, ws_a, ws_b, "0-2")
+    assert strip.dtype == np.uint8 and strip.shape == (16, 4 * 16, 3)
+    assert torch.equal(kid, sf.mix(ws_b, ws_a, [0, 1, 2]))  # A's layers 0-2, B's others
+    four = torch.cat([ws_a, kid, sf.mix(ws_a, ws_b, [0, 1, 2]), ws_b])
+    expected = _render(G, four)  # the strip renders the four faces as one batch
+    for i, want in enumerate(expected):  # parent A | child | reverse child | parent B
+        np.testing.assert_array_equal(strip[:, i * 16:(i + 1) * 16], want)
+    # each one rendered alone differs at most by float rounding (batch size changes summation order)
+    assert np.abs(_alone(G, four).astype(int) - expected).max() <= 1
+    assert not np.array_equal(expected[1], expected[0]) and not np.array_equal(expected[1], expected[3])
+    # ws of one face without the batch axis work too, and the child's ws come back in that shape
+    strip_2d, kid_2d = sf.family_strip(G, ws_a[0], ws_b[0], [0, 1, 2])
+    assert kid_2d.shape == (G.num_ws, G.w_dim) and torch.equal(kid_2d, kid[0])
+    np.testing.assert_array_equal(strip_2d, strip)
+
+
+def test_family_strip_errors(g16):
+    G = g16
+    ws = G.mapping(torch.randn(2, G.z_dim))
+    with pytest.raises(ValueError, match="ws_a must be one face's ws"):
+        sf.family_strip(G, ws, ws[:1], "0")
+    with pytest.raises(ValueError, match="ws_b must be"):
+        sf.family_strip(G, ws[:1], ws[:1, :, :-1], "0")
+    with pytest.raises(ValueError, match="out of range"):
+        sf.family_strip(G, ws[:1], ws[1:], "0-99")

@@ -7,14 +7,18 @@ For sample n with style s[n, i] and weight w[o, i, ky, kx]:
 With up=2 the convolution is a stride-2 transposed convolution followed by the
 FIR ``resample_filter`` (gain 4), which is how StyleGAN2 upsamples.
 
-Per-sample weights and demodulation coefficients are computed in float32 (or
-float64); for a batch, the modulation is applied to the activations instead.
+The weight is shared by the batch: the activations are scaled by s before one convolution and
+by the demodulation coefficients d after it (the convolution is linear in each input channel,
+so this equals per-sample weights w * s * d). One algorithm for every batch size, so an image
+is the same rendered alone or in a batch. Demodulation coefficients are computed in float32
+(or float64). ``modulate_weight`` gives the per-sample weights themselves (for checks).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from ..rowwise import rowwise_linear
 from ..upfirdn2d import filter_size, upfirdn2d
 
 
@@ -22,7 +26,7 @@ def demodulation_coefficients(weight, styles):
     """d[n, o] = rsqrt(sum_{i,ky,kx} (w[o, i, ky, kx] * s[n, i])^2 + 1e-8), in float32 or better."""
     dtype = torch.promote_types(torch.promote_types(weight.dtype, styles.dtype), torch.float32)
     w_sq = weight.to(dtype).square().sum(dim=[2, 3])  # [O, I]
-    return (styles.to(dtype).square() @ w_sq.t() + 1e-8).rsqrt()  # [N, O]
+    return (rowwise_linear(styles.to(dtype).square(), w_sq) + 1e-8).rsqrt()  # [N, O]
 
 
 def modulate_weight(weight, styles, demodulate):
@@ -52,17 +56,7 @@ def _conv(x, w, up, resample_filter):
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None):
-    n, in_channels, h, w_ = x.shape
-    out_channels, _, kh, kw = weight.shape
-    if n == 1:  # one sample: convolve with its modulated weights directly
-        return _conv(x, modulate_weight(weight, styles, demodulate)[0].to(x.dtype), up, resample_filter)
-    if up == 1 and h * w_ > out_channels * kh * kw:
-        # Activations outweigh weights: per-sample weights as one grouped conv (groups = N).
-        w = modulate_weight(weight, styles, demodulate).to(x.dtype).reshape(n * out_channels, in_channels, kh, kw)
-        x = F.conv2d(x.reshape(1, n * in_channels, h, w_), w, padding=(kh // 2, kw // 2), groups=n)
-        return x.reshape(n, out_channels, h, w_)
-    # A batch: scale the activations by s before and by d after one convolution shared by all samples,
-    # which equals per-sample weights w * s * d (the conv is linear in each input channel).
+    n = x.shape[0]
     if x.dtype == torch.float16 and demodulate:
         # Rescale so fp16 activations cannot overflow; demodulation divides the scale out again.
         _, in_channels, kh, kw = weight.shape

@@ -1,0 +1,65 @@
+"""``stylegan-fast doctor`` and ``bench``: what works on this machine, and how fast."""
+from __future__ import annotations
+
+import platform
+import sys
+
+import click
+
+from ..backends import BACKENDS
+
+BENCH_PROG = "stylegan-fast bench"
+
+
+@click.command()
+def doctor():
+    """What is installed, which devices exist, which backends work here and why not."""
+    import importlib.util
+
+    import numpy
+    import torch
+
+    from .. import _native
+    from ..backends import backend_status
+    from ..version import __version__
+
+    click.echo(f"stylegan_fast {__version__}   python {platform.python_version()}   {platform.platform()}")
+    click.echo(f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'no'}), numpy {numpy.__version__}, "
+               f"CPU threads {torch.get_num_threads()}")
+    triton = importlib.util.find_spec("triton")
+    if triton is None:
+        click.echo("triton: not installed (pip install 'stylegan_fast[triton]')")
+    else:
+        import importlib.metadata as md
+
+        click.echo(f"triton: {md.version('triton')}")
+    if _native.native_available():
+        info = _native.build_info()
+        click.echo("native module stylegan_fast._C: built")
+        for k in sorted(info):
+            click.echo(f"    {k}: {info[k]}")
+    else:
+        click.echo(f"native module stylegan_fast._C: NOT available: {_native.native_error()}")
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            devices.append(torch.device("cuda", i))
+            click.echo(f"cuda:{i}: {torch.cuda.get_device_name(i)}")
+    else:
+        click.echo("cuda: no CUDA device visible to torch")
+    click.echo("backends:")
+    for dev in devices:
+        for name in BACKENDS[1:]:
+            ok, reason = backend_status(name, dev)
+            click.echo(f"    {str(dev):7} {name:10} {'ok' if ok else 'no'}  {reason}")
+
+
+# The arguments, --help included, go to the benchmark's own argparse parser (stylegan_fast.bench).
+@click.command(add_help_option=False,
+               context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def bench(ctx):
+    """Throughput table per backend (all options: stylegan-fast bench --help)."""
+    from ..bench import main as bench_main
+
+    sys.exit(bench_main(ctx.args, prog=BENCH_PROG))
