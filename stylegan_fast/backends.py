@@ -1,7 +1,8 @@
 """Backends and the one place that decides which implementation of an op runs.
 
 A backend is a family of implementations: "reference" (pure PyTorch, every op has one),
-"triton", "cuda", "cpu" (our kernels). Each op registers what it has (``ops/dispatch.py``).
+"triton", "cuda", "cpu" (our kernels). Each op (``ops/dispatch.Op``) is in ``REGISTRY`` with the
+implementations it has.
 
 Choosing happens here, in two steps:
 
@@ -48,9 +49,12 @@ def check_backend_name(name: str) -> str:
     return name
 
 
-def _registered_ops(backend: str) -> list[str]:
-    from .ops.dispatch import REGISTRY  # the ops register themselves when stylegan_fast.ops is imported
+# op name -> ops.dispatch.Op (its implementations by backend); every op adds itself when stylegan_fast.ops
+# is imported, and a kernel module adds its implementation to the op (Op.register).
+REGISTRY: dict = {}
 
+
+def _registered_ops(backend: str) -> list[str]:
     return [name for name, op in REGISTRY.items() if backend in op.implementations]
 
 
@@ -134,8 +138,6 @@ def plan_for(requested: Optional[str], device, needs_grad: bool = False) -> Plan
 
 
 def _registry_size() -> int:
-    from .ops.dispatch import REGISTRY
-
     return sum(len(op.implementations) for op in REGISTRY.values())
 
 
@@ -202,3 +204,28 @@ class BackendChoice:
 
     def __repr__(self):
         return f"BackendChoice({self.name!r})"
+
+
+def dispatch_table(requested: Optional[str], device) -> dict[str, str]:
+    """{op name: the backend it runs on} under ``requested`` on ``device`` (or why it cannot), every op."""
+    try:
+        plan = plan_for(requested, device)
+    except (BackendUnavailableError, ValueError) as e:
+        return {name: f"unavailable ({e})" for name in REGISTRY}
+    table = {}
+    for name, op in REGISTRY.items():
+        try:
+            table[name] = plan.choose(op)
+        except BackendUnavailableError:
+            table[name] = "missing"
+    return table
+
+
+def describe_dispatch(ran: dict[str, str]) -> str:
+    """'reference' when every op ran there, else e.g. 'triton: adain, upfirdn2d; reference: torgb_skip'."""
+    by_backend: dict[str, list[str]] = {}
+    for op, backend in sorted(ran.items()):
+        by_backend.setdefault(backend, []).append(op)
+    if len(by_backend) <= 1:
+        return next(iter(by_backend), "-")
+    return "; ".join(f"{b}: {', '.join(ops)}" for b, ops in by_backend.items())

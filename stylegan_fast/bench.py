@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .backends import BACKENDS, backend_status, resolve_backend
+from .backends import BACKENDS, backend_status, describe_dispatch, resolve_backend
 from .config import ARCHS, DTYPES as DTYPE_NAMES
 from .generator import Generator
 
@@ -136,6 +136,7 @@ class Row:
     x_reference: Optional[float] = None
     max_abs_err: Optional[float] = None
     tolerance: Optional[float] = None
+    ops_on: Optional[str] = None  # where each op ran (describe_dispatch of G.last_dispatch)
 
 
 def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_name: str, backends: Sequence[str],
@@ -161,6 +162,7 @@ def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_n
                 row.resolved_backend = resolve_backend(name, device)
                 out = G(z)
                 synchronize(device)
+                row.ops_on = describe_dispatch(G.last_dispatch)
             except Exception as e:  # noqa: BLE001 - one broken backend must not hide the others' rows
                 row.status, row.reason = "error", f"{type(e).__name__}: {e}"
                 continue
@@ -211,19 +213,19 @@ def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_n
 
 
 def format_table(rows: Sequence[Row]) -> str:
-    head = ["arch", "res", "batch", "dtype", "backend", "img/s", "x reference", "max err"]
+    head = ["arch", "res", "batch", "dtype", "backend", "img/s", "x reference", "max err", "ops ran on"]
     body, notes = [], {}
     for r in rows:
         backend = r.backend if r.resolved_backend in (None, r.backend) else f"{r.backend} ({r.resolved_backend})"
         cells = [r.arch, str(r.resolution), str(r.batch), r.dtype, backend]
         if r.status == "ok":
             cells += [f"{r.img_per_s:.3f}", f"{r.x_reference:.2f}x" if r.x_reference else "-",
-                      f"{r.max_abs_err:.2e}"]
+                      f"{r.max_abs_err:.2e}", r.ops_on or "-"]
         elif r.status == "unavailable":
             notes[len(body)] = f"unavailable: {r.reason}"
         else:
             err = "-" if r.max_abs_err is None else f"{r.max_abs_err:.2e}"
-            cells += [r.status, "-", err]
+            cells += [r.status, "-", err, r.ops_on or "-"]
             notes[len(body)] = f"{r.status}: {r.reason}"
         body.append(cells)
     widths = [max([len(head[i])] + [len(c[i]) for c in body if i < len(c)]) for i in range(len(head))]

@@ -74,7 +74,12 @@ def read(source: Union[str, Path], which: str = "G_ema", progress: bool = True) 
     """
     if which not in WHICH:
         raise ValueError(f"which must be one of {', '.join(WHICH)}, got {which!r}")
-    path = resolve_source(source, progress=progress)
+    ckpt = _read_file(resolve_source(source, progress=progress), which)
+    ckpt.source = str(source)
+    return ckpt
+
+
+def _read_file(path: Path, which: str) -> Checkpoint:
     name = repr(str(path))
     kind = sniff_format(path)
     if kind == "safetensors":

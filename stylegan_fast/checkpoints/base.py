@@ -28,7 +28,7 @@ class Checkpoint:
     config: GeneratorConfig
     tensors: dict  # our state-dict name -> tensor, exactly the names and shapes of state_shapes(config)
     notes: list = dataclasses.field(default_factory=list)
-    source: str = ""  # the file (or URL) it was read from
+    source: str = ""  # the file or URL it was read from (set by checkpoints.read)
 
 
 def checked(fmt: str, config: GeneratorConfig, tensors: dict, notes: list, source: str) -> Checkpoint:

@@ -1,6 +1,7 @@
 """``stylegan-fast doctor`` and ``bench``: what works on this machine, and how fast."""
 from __future__ import annotations
 
+import os
 import platform
 import sys
 
@@ -52,6 +53,18 @@ def doctor():
         for name in BACKENDS[1:]:
             ok, reason = backend_status(name, dev)
             click.echo(f"    {str(dev):7} {name:10} {'ok' if ok else 'no'}  {reason}")
+    from ..backends import ENV_VAR, dispatch_table
+    from ..ops.dispatch import REGISTRY
+
+    env = os.environ.get(ENV_VAR)
+    click.echo("ops: the backend each op runs on with --backend auto" + (f" ({ENV_VAR}={env})" if env else "")
+               + ", and the implementations it has")
+    tables = {str(dev): dispatch_table("auto", dev) for dev in devices}
+    width = max(len(name) for name in REGISTRY)
+    click.echo(f"    {'op':<{width}}  " + "".join(f"{d:<11}" for d in tables) + "implementations")
+    for name, op in REGISTRY.items():
+        click.echo(f"    {name:<{width}}  " + "".join(f"{t[name]:<11}" for t in tables.values())
+                   + ", ".join(op.implementations))
 
 
 # The arguments, --help included, go to the benchmark's own argparse parser (stylegan_fast.bench).

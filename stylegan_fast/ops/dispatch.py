@@ -16,7 +16,7 @@ import torch
 
 from .. import backends
 
-REGISTRY: dict[str, "Op"] = {}  # op name -> Op
+REGISTRY = backends.REGISTRY  # op name -> Op
 
 
 class Op:

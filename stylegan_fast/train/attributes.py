@@ -128,10 +128,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from .trainer import TrainOptions, real_pool  # the trainer imports this module
-
     # The demo run's training pool: read from its cache, or rendered and cached there as the trainer does.
-    pool = real_pool(TrainOptions(dataset_size=args.dataset_size, resolution=64), Path("runs/demo"))
+    pool = identikit.cached_pool(args.dataset_size, 64, Path("runs/demo"))
     t0 = time.perf_counter()
     report = train(pool, Path(args.out), steps=args.steps, lowpass=args.lowpass)
     print({**report, "seconds": round(time.perf_counter() - t0)})

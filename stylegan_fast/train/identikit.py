@@ -15,11 +15,18 @@ these faces has both coarse and fine styles to mix.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from ..fileio import atomic_path
 
 ATTRIBUTES = (
     "face_width", "face_aspect", "jaw", "skin_kind", "skin_color",
@@ -459,3 +466,20 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def cached_pool(dataset_size: int, resolution: int, folder) -> torch.Tensor:
+    """Faces 0 .. dataset_size-1 as [dataset_size, 3, res, res] uint8, rendered once (in parallel) and
+    cached as ``folder/identikit_<size>_<res>.npy``."""
+    cache = Path(folder) / f"identikit_{dataset_size}_{resolution}.npy"
+    if cache.is_file():
+        return torch.from_numpy(np.load(cache))
+    render = functools.partial(face, size=resolution)
+    with ProcessPoolExecutor(min(os.cpu_count() or 1, 16)) as pool:  # deterministic per seed: order kept
+        faces = pool.map(render, range(dataset_size), chunksize=250)
+        images = np.stack(list(tqdm(faces, total=dataset_size, desc="dataset")))
+    images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, images)
+    return torch.from_numpy(images)

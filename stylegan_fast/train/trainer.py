@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
 import json
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -82,19 +79,8 @@ def model_config(opts: TrainOptions) -> dict:
 
 
 def real_pool(opts: TrainOptions, out: Path) -> torch.Tensor:
-    """The training images, [dataset_size, 3, 64, 64] uint8, generated once and cached in ``out``."""
-    cache = out / f"identikit_{opts.dataset_size}_{opts.resolution}.npy"
-    if cache.is_file():
-        return torch.from_numpy(np.load(cache))
-    render = functools.partial(identikit.face, size=opts.resolution)
-    with ProcessPoolExecutor(min(os.cpu_count() or 1, 16)) as pool:  # deterministic per seed: order kept
-        faces = pool.map(render, range(opts.dataset_size), chunksize=250)
-        images = np.stack(list(tqdm(faces, total=opts.dataset_size, desc="dataset")))
-    images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
-    with atomic_path(cache) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, images)
-    return torch.from_numpy(images)
+    """The training images of a run, [dataset_size, 3, res, res] uint8 (identikit.cached_pool in ``out``)."""
+    return identikit.cached_pool(opts.dataset_size, opts.resolution, out)
 
 
 def train(opts: TrainOptions) -> Path:
