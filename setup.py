@@ -237,7 +237,8 @@ setup(
         "imageio-ffmpeg>=0.5",
     ],
     extras_require={
-        "test": ["pytest>=7.4", "pytest-benchmark>=4.0", "triton>=3.2,<4"],  # triton: its tl.randn is the noise stream's contract
+        # triton: the tests check ops.noise_stream against its tl.randn (and will run the Triton kernels)
+        "test": ["pytest>=7.4", "pytest-benchmark>=4.0", "triton>=3.2,<4"],
         "triton": ["triton>=3.0"],
     },
     entry_points={"console_scripts": ["stylegan-fast = stylegan_fast.cli:main"]},

@@ -70,7 +70,8 @@ def backend_status(name: str, device: torch.device | str = "cpu") -> tuple[bool,
         if importlib.util.find_spec("triton") is None:
             return False, "the triton package is not installed (pip install 'stylegan_fast[triton]')"
         if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-            return False, f"Triton kernels need a CUDA device (got {device.type}); TRITON_INTERPRET=1 runs them slowly on CPU"
+            return False, (f"Triton kernels need a CUDA device (got {device.type}); TRITON_INTERPRET=1 runs them "
+                           f"slowly on CPU")
     else:
         from . import _native  # local import: keeps `import stylegan_fast` cheap
 

@@ -3,6 +3,8 @@
 A freshly built generator has zero biases and zero noise strengths (as in training), which
 would let a test pass while ignoring those terms; ``randomize`` sets them to nonzero values.
 """
+import sys
+
 import pytest
 import torch
 
@@ -80,3 +82,14 @@ def g2_16():
 @pytest.fixture
 def g1_16():
     return build("stylegan1", 16)
+
+
+@pytest.fixture
+def marks(tmp_path, monkeypatch):
+    """The canary of the hostile-pickle tests (tests/hostile_pickles.Marks): a payload that ran leaves a mark."""
+    from tests.hostile_pickles import Marks
+
+    m = Marks(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # so an import payload *could* find the module
+    yield m
+    sys.modules.pop(m.module, None)

@@ -8,7 +8,6 @@ The files are built by ``tests/hostile_pickles.py``.
 import copyreg
 import io
 import pickle
-import sys
 
 import numpy as np
 import pytest
@@ -18,16 +17,8 @@ import stylegan_fast as sf
 from stylegan_fast.checkpoints import CheckpointError
 from stylegan_fast.checkpoints import safe_pickle as sp
 from stylegan_fast.checkpoints.safe_pickle import UnsafePickleError
-from tests.hostile_pickles import (PROTOCOLS, SPECIFIC, Build, Call, Global, Marks, Raw, assemble, standin_modules,
+from tests.hostile_pickles import (PROTOCOLS, SPECIFIC, Build, Call, Global, Raw, assemble, standin_modules,
                                    storage_blob, tar_blob, tensor_node)
-
-
-@pytest.fixture
-def marks(tmp_path, monkeypatch):
-    m = Marks(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))  # so an import payload *could* find the module
-    yield m
-    sys.modules.pop(m.module, None)
 
 
 # ---- (h) specific allow-list entries abused ----

@@ -13,7 +13,6 @@ The files are built by ``tests/hostile_pickles.py``.
 """
 import io
 import pickle
-import sys
 
 import pytest
 import torch
@@ -21,16 +20,8 @@ import torch
 import stylegan_fast as sf
 from stylegan_fast.checkpoints import safe_pickle as sp
 from stylegan_fast.checkpoints.safe_pickle import UnsafePickleError
-from tests.hostile_pickles import (CORE_PAYLOADS, HOSTILE, PAYLOADS, PLACEMENTS, Marks, assemble, expect_refused,
+from tests.hostile_pickles import (CORE_PAYLOADS, HOSTILE, PAYLOADS, PLACEMENTS, assemble, expect_refused,
                                    legacy_blob, write_hostile)
-
-
-@pytest.fixture
-def marks(tmp_path, monkeypatch):
-    m = Marks(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))  # so an import payload *could* find the module
-    yield m
-    sys.modules.pop(m.module, None)
 
 
 # every fourth variant goes straight through safe_pickle.load_pickle, the rest through Generator.load

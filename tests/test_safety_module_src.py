@@ -4,7 +4,6 @@ pickler (with stand-in ``torch_utils``/``dnnlib`` modules that exist only while 
 The files are built by ``tests/hostile_pickles.py``.
 """
 import pickle
-import sys
 
 import numpy as np
 import pytest
@@ -13,16 +12,8 @@ import torch
 import stylegan_fast as sf
 from stylegan_fast.checkpoints import safe_pickle as sp
 from stylegan_fast.checkpoints.safe_pickle import UnsafePickleError
-from tests.hostile_pickles import (PROTOCOLS, REAL_PICKLER_PAYLOADS, Marks, assemble, expect_refused, hostile_src,
+from tests.hostile_pickles import (PROTOCOLS, REAL_PICKLER_PAYLOADS, assemble, expect_refused, hostile_src,
                                    lit, persistent_obj, standin_modules, tensor_node, tf_network)
-
-
-@pytest.fixture
-def marks(tmp_path, monkeypatch):
-    m = Marks(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))  # so an import payload *could* find the module
-    yield m
-    sys.modules.pop(m.module, None)
 
 
 # ---- (d) module_src and (e) build_module_src are text, never run ----

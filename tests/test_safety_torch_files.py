@@ -4,7 +4,6 @@
 The files are built by ``tests/hostile_pickles.py``.
 """
 import pickle
-import sys
 
 import pytest
 
@@ -12,15 +11,7 @@ import stylegan_fast as sf
 from stylegan_fast.checkpoints import CheckpointError
 from stylegan_fast.checkpoints import safe_pickle as sp
 from stylegan_fast.checkpoints.safe_pickle import UnsafePickleError
-from tests.hostile_pickles import PAYLOADS, Marks, expect_refused, rosinality_zip
-
-
-@pytest.fixture
-def marks(tmp_path, monkeypatch):
-    m = Marks(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))  # so an import payload *could* find the module
-    yield m
-    sys.modules.pop(m.module, None)
+from tests.hostile_pickles import PAYLOADS, expect_refused, rosinality_zip
 
 
 # ---- (g) rosinality-style torch zip file with a hostile data.pkl ----

@@ -44,7 +44,7 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
     import torch
     from tqdm import tqdm
 
-    from ..backends import BackendUnavailableError
+    from ..backends import BackendUnavailableError, describe_dispatch
     from ..images import make_grid, save_image, to_uint8
     from ..latents import load_ws_batch, z_from_seeds
 
@@ -114,5 +114,6 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
     where = [] if no_images else [f"{out}/{'projNN' if projected_w else 'seedNNNN'}.png"]
     where += [grid] if grid else []
     click.echo(f"rendered {len(names)} images ({G.img_resolution}x{G.img_resolution}, {G.arch}, "
-               f"{'ws from ' + projected_w if projected_w else f'psi {truncation_psi}'}, backend {G.backend}, "
+               f"{'ws from ' + projected_w if projected_w else f'psi {truncation_psi}'}, backend {G.backend} "
+               f"(ops on {describe_dispatch(G.last_dispatch)}), "
                f"{dev}) in {elapsed:.2f}s ({len(names) / elapsed:.1f} img/s) -> {', '.join(where)}")

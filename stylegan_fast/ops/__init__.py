@@ -17,5 +17,5 @@ from .torgb_skip import torgb_skip
 from .upfirdn2d import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
 from .upscale_conv2d import upscale_conv2d
 
-__all__ = ["NOISE_SEED_MAX", "adain", "downsample2d", "filter2d", "modulated_conv2d", "noise_bias_act", "noise_stream", "setup_filter",
-           "torgb_skip", "upfirdn2d", "upsample2d", "upscale_conv2d"]
+__all__ = ["NOISE_SEED_MAX", "adain", "downsample2d", "filter2d", "modulated_conv2d", "noise_bias_act",
+           "noise_stream", "setup_filter", "torgb_skip", "upfirdn2d", "upsample2d", "upscale_conv2d"]

@@ -17,4 +17,5 @@ def torgb_skip(x, weight, styles, bias, skip=None, resample_filter=None, clamp=N
             raise ValueError(f"skip must have shape {expected}, got {list(skip.shape)}")
     if clamp is not None and clamp < 0:
         clamp = None
-    return _op(x.device, backend, needs_grad(x, weight, styles, bias, skip))(x, weight, styles, bias, skip, resample_filter, clamp)
+    implementation = _op(x.device, backend, needs_grad(x, weight, styles, bias, skip))
+    return implementation(x, weight, styles, bias, skip, resample_filter, clamp)

@@ -53,7 +53,8 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0, backen
         raise ValueError(f"f must be 1-D (separable) or 2-D, got shape {list(f.shape)}")
     if int(up) < 1 or int(down) < 1:
         raise ValueError(f"up and down must be >= 1, got up={up}, down={down}")
-    return _op(x.device, backend, needs_grad(x))(x, f, int(up), int(down), _normalize_padding(padding), flip_filter, gain)
+    implementation = _op(x.device, backend, needs_grad(x))
+    return implementation(x, f, int(up), int(down), _normalize_padding(padding), flip_filter, gain)
 
 
 def upsample2d(x, f, up=2, padding=0, flip_filter=False, gain=1.0, backend=None):
