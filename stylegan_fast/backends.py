@@ -100,11 +100,19 @@ class Plan:
     needs_grad: bool = False
     ran: dict = dataclasses.field(default_factory=dict)  # op name -> backend
 
-    def choose(self, op) -> str:
-        """The backend ``op`` runs on under this plan (raises if an explicit backend lacks it)."""
+    def choose(self, op, dtype=None) -> str:
+        """The backend ``op`` runs on under this plan for ``dtype`` inputs (raises if an explicit backend
+        lacks it)."""
         for backend in self.order:
             if backend not in op.implementations:
                 continue
+            takes = op.dtypes.get(backend)
+            if dtype is not None and takes is not None and dtype not in takes:
+                if self.requested == "auto":
+                    continue
+                raise BackendUnavailableError(
+                    f"backend {backend!r} has no implementation of op {op.name!r} for {dtype} (it takes "
+                    f"{', '.join(str(t) for t in takes)}); use backend 'auto' or 'reference'")
             if self.needs_grad and backend not in op.differentiable:
                 return "reference"  # its kernel has no backward
             return backend
@@ -112,8 +120,8 @@ class Plan:
             f"backend {self.requested!r} has no implementation of op {op.name!r} (it has: "
             f"{', '.join(op.implementations)}); use backend 'auto' to fall back per op")
 
-    def pick(self, op):
-        backend = self.choose(op)
+    def pick(self, op, dtype=None):
+        backend = self.choose(op, dtype)
         self.ran[op.name] = backend
         return op.implementations[backend]
 

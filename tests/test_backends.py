@@ -33,6 +33,7 @@ def fake_cpu_kernel(monkeypatch):
         return op.implementations["reference"](*args)
 
     monkeypatch.setitem(op.implementations, "cpu", kernel)
+    monkeypatch.setitem(op.dtypes, "cpu", (torch.float32, torch.float16))  # as a kernel without float64
     real_status = backends.backend_status
     monkeypatch.setattr(backends, "backend_status",
                         lambda name, device="cpu": (True, "fake") if name == "cpu" else real_status(name, device))
@@ -60,7 +61,7 @@ def test_default_backend_is_auto_and_one_value_is_shared(g16):
 def test_last_dispatch_names_every_op_that_ran(g16):
     G = g16
     G(torch.randn(1, G.z_dim))
-    expected = {"stylegan2": {"noise_bias_act", "modulated_conv2d", "torgb_skip", "upfirdn2d"},
+    expected = {"stylegan2": {"noise_bias_act", "styled_conv2d", "modulated_conv2d", "torgb_skip", "upfirdn2d"},
                 "stylegan1": {"noise_bias_act", "upscale_conv2d", "upfirdn2d", "adain"}}[G.arch]
     assert G.last_dispatch == {name: "reference" for name in expected}
     G.synthesis(torch.randn(1, G.num_ws, G.w_dim), noise_mode="random")  # a direct call records too
@@ -147,7 +148,7 @@ def test_auto_falls_back_per_op(fake_cpu_kernel, g2_16):
     G.backend = "auto"
     assert torch.equal(G(z), ref)
     assert fake_cpu_kernel, "auto did not pick the registered cpu kernel"
-    assert G.last_dispatch == {"noise_bias_act": "cpu", "modulated_conv2d": "reference",
+    assert G.last_dispatch == {"noise_bias_act": "cpu", "styled_conv2d": "reference", "modulated_conv2d": "reference",
                                "torgb_skip": "reference", "upfirdn2d": "reference"}
 
 
@@ -155,7 +156,7 @@ def test_explicit_backend_without_the_op_names_it(fake_cpu_kernel, g2_16):
     G = g2_16
     G.backend = "cpu"  # available (it has noise_bias_act) ...
     with pytest.raises(sf.BackendUnavailableError, match=r"backend 'cpu' has no implementation of op "
-                                                         r"'modulated_conv2d' \(it has: reference\)"):
+                                                         r"'styled_conv2d' \(it has: reference(, triton)?\)"):
         G(torch.randn(1, G.z_dim))  # ... but not every op the generator needs
     x = torch.randn(1, 4, 8, 8)
     fake_cpu_kernel.clear()
@@ -178,6 +179,18 @@ def test_gradients_use_the_reference_where_a_kernel_has_no_backward(fake_cpu_ker
         assert G.last_dispatch["noise_bias_act"] == "cpu" and len(fake_cpu_kernel) > calls
     finally:
         REGISTRY["noise_bias_act"].differentiable.discard("cpu")
+
+
+def test_dtypes_a_kernel_lacks_fall_back_under_auto_and_raise_when_explicit(fake_cpu_kernel):
+    x = torch.randn(1, 4, 8, 8, dtype=torch.float64)
+    ops.noise_bias_act(x, torch.ones(4))  # auto: the cpu kernel takes no float64, the reference runs
+    assert not fake_cpu_kernel
+    with pytest.raises(sf.BackendUnavailableError,
+                       match=r"backend 'cpu' has no implementation of op 'noise_bias_act' for torch.float64 "
+                             r"\(it takes torch.float32"):
+        ops.noise_bias_act(x, torch.ones(4), backend="cpu")
+    ops.noise_bias_act(x.float(), torch.ones(4), backend="cpu")
+    assert len(fake_cpu_kernel) == 1
 
 
 def test_direct_op_calls_follow_auto(fake_cpu_kernel):

@@ -51,7 +51,7 @@ class NoiseInput(nn.Module):
         self.resolution = resolution
         self.register_buffer("noise_const", init_normal([resolution, resolution]))
 
-    def forward(self, x, noise_mode, given=None):  # -> [N|1, 1, res, res] or None
+    def forward(self, noise_mode, given=None):  # -> [N|1, 1, res, res] or None
         if given is not None:
             return given
         if noise_mode == "const":

@@ -44,7 +44,7 @@ class StyleGAN1Layer(nn.Module):
         elif self.conv == "up":
             x = ops.upscale_conv2d(x, self.weight * self.weight_gain, self.fused_upscale)
             x = ops.filter2d(x, self.blur_filter)
-        noise = self.noise(x, noise_mode, noise)
+        noise = self.noise(noise_mode, noise)
         x = ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", gain=1)
         style = self.style(w)  # [N, 2C]: scale - 1, then shift
         scale, shift = style.chunk(2, dim=1)

@@ -13,7 +13,7 @@ FIR_1331 = ops.setup_filter([1, 3, 3, 1])  # StyleGAN2's up/down-sampling filter
 
 
 class SynthesisLayer(nn.Module):
-    """Modulated 3x3 conv (optionally 2x upsampling) -> noise -> bias -> lrelu*sqrt(2) -> clamp."""
+    """Modulated 3x3 conv (optionally 2x upsampling) -> noise -> bias -> lrelu*sqrt(2) -> clamp: ops.styled_conv2d."""
 
     def __init__(self, in_channels, out_channels, w_dim, resolution, up=1, conv_clamp=None, kernel_size=3):
         super().__init__()
@@ -30,10 +30,9 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x, w, noise_mode, noise):
         styles = self.affine(w)  # [N, in_channels]
-        x = ops.modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
-                                 resample_filter=self.resample_filter)
-        noise = self.noise(x, noise_mode, noise)
-        return ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", clamp=self.conv_clamp)
+        noise = self.noise(noise_mode, noise)
+        return ops.styled_conv2d(x, self.weight, styles, self.bias, noise, self.noise_strength, self.up,
+                                 self.resample_filter, self.conv_clamp)
 
 
 class ToRGBLayer(nn.Module):

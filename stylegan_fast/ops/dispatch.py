@@ -28,24 +28,30 @@ class Op:
         self.name = name
         self.implementations: dict[str, Callable] = {"reference": reference}
         self.differentiable: set[str] = {"reference"}
+        self.dtypes: dict[str, Optional[tuple]] = {"reference": None}  # backend -> dtypes it takes (None: any)
         REGISTRY[name] = self
 
-    def register(self, backend: str, fn: Callable, differentiable: bool = False) -> None:
+    def register(self, backend: str, fn: Callable, differentiable: bool = False,
+                 dtypes: Optional[tuple] = None) -> None:
         """Add ``fn`` as this op's implementation for ``backend`` (any callable with the reference's
-        signature, e.g. one calling torch's own convolution). ``differentiable``: it has a backward."""
+        signature, e.g. one calling torch's own convolution). ``differentiable``: it has a backward;
+        ``dtypes``: the input dtypes it takes (None: any)."""
         if backend not in backends.BACKENDS or backend in ("auto", "reference"):
             raise ValueError(f"cannot register {backend!r} for op {self.name!r}; kernel backends: "
                              f"{', '.join(b for b in backends.BACKENDS if b not in ('auto', 'reference'))}")
         self.implementations[backend] = fn
+        self.dtypes[backend] = None if dtypes is None else tuple(dtypes)
         if differentiable:
             self.differentiable.add(backend)
 
-    def __call__(self, device: torch.device, backend: Optional[str] = None, needs_grad: bool = False) -> Callable:
-        """The implementation to run: ``backend`` if given, else the active forward's plan, else "auto"."""
+    def __call__(self, device: torch.device, backend: Optional[str] = None, needs_grad: bool = False,
+                 dtype: Optional[torch.dtype] = None) -> Callable:
+        """The implementation to run on ``dtype`` inputs: ``backend`` if given, else the active forward's
+        plan, else "auto"."""
         plan = backends.active_plan() if backend is None else None
         if plan is None:
             plan = backends.plan_for(backend, device, needs_grad and torch.is_grad_enabled())
-        return plan.pick(self)
+        return plan.pick(self, dtype)
 
     def __repr__(self):
         return f"Op({self.name!r}, backends={list(self.implementations)})"

@@ -24,8 +24,12 @@ TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
 POINTER_TYPES = {torch.float32: "*fp32", torch.float16: "*fp16", torch.bfloat16: "*bf16"}
 
 
-def register_triton(op, module: str, function: str, differentiable: bool = False) -> None:
-    """Register ``module.function`` (imported at its first call) as ``op``'s triton implementation."""
+KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # what the Triton kernels take
+
+
+def register_triton(op, module: str, function: str, differentiable: bool = False, dtypes=KERNEL_DTYPES) -> None:
+    """Register ``module.function`` (imported at its first call) as ``op``'s triton implementation
+    for ``dtypes`` inputs (other dtypes run the next backend under "auto")."""
     if not TRITON_INSTALLED:
         return
 
@@ -34,7 +38,7 @@ def register_triton(op, module: str, function: str, differentiable: bool = False
         return _load(module, function)(*args, **kwargs)
 
     implementation.__name__ = implementation.__qualname__ = f"{function}[triton]"
-    op.register("triton", implementation, differentiable=differentiable)
+    op.register("triton", implementation, differentiable=differentiable, dtypes=dtypes)
 
 
 def _placeholder(*args, **kwargs):  # the signature the lazy wrapper shows

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from ..dispatch import Op, needs_grad, check_ndim
+from ..triton_support import register_triton
 from . import reference
 
 _op = Op("adain", reference.adain)
+register_triton(_op, f"{__name__}.triton_kernels", "adain")
 
 
 def adain(x, scale, shift, eps=1e-8, backend=None):
@@ -13,4 +15,4 @@ def adain(x, scale, shift, eps=1e-8, backend=None):
     for name, t in (("scale", scale), ("shift", shift)):
         if tuple(t.shape) != tuple(x.shape[:2]):
             raise ValueError(f"{name} must have shape [N, C] = {list(x.shape[:2])}, got {list(t.shape)}")
-    return _op(x.device, backend, needs_grad(x, scale, shift))(x, scale, shift, eps)
+    return _op(x.device, backend, needs_grad(x, scale, shift), x.dtype)(x, scale, shift, eps)

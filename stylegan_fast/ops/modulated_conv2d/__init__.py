@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from ..dispatch import Op, needs_grad, check_dim, check_ndim
+from ..triton_support import register_triton
 from . import reference
 
 _op = Op("modulated_conv2d", reference.modulated_conv2d)
+register_triton(_op, f"{__name__}.triton_kernels", "modulated_conv2d")
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None, backend=None):
@@ -19,4 +21,5 @@ def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=N
         raise ValueError(f"up must be 1 or 2, got {up}")
     if up == 2 and resample_filter is None:
         raise ValueError("up=2 needs a resample_filter (e.g. setup_filter([1, 3, 3, 1]))")
-    return _op(x.device, backend, needs_grad(x, weight, styles))(x, weight, styles, demodulate, up, resample_filter)
+    implementation = _op(x.device, backend, needs_grad(x, weight, styles), x.dtype)
+    return implementation(x, weight, styles, demodulate, up, resample_filter)

@@ -10,7 +10,6 @@ from .reference import ACTIVATIONS
 
 _op = Op("noise_bias_act", reference.noise_bias_act)
 register_triton(_op, f"{__name__}.triton_kernels", "noise_bias_act")
-register_triton(_op, f"{__name__}.triton_kernels", "noise_bias_act")
 
 
 def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", alpha=None, gain=None,
@@ -31,7 +30,7 @@ def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", 
         raise ValueError(f"gain must be positive, got {gain}")
     if clamp is not None and clamp < 0:
         clamp = None
-    return _op(x.device, backend, needs_grad(x, bias, noise_strength))(
+    return _op(x.device, backend, needs_grad(x, bias, noise_strength), x.dtype)(
         x, bias, noise, noise_strength, act,
         def_alpha if alpha is None else alpha, def_gain if gain is None else gain, clamp,
     )

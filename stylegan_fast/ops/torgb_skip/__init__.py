@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from ..dispatch import Op, needs_grad, check_ndim
+from ..triton_support import register_triton
 from . import reference
 
 _op = Op("torgb_skip", reference.torgb_skip)
+register_triton(_op, f"{__name__}.triton_kernels", "torgb_skip")
 
 
 def torgb_skip(x, weight, styles, bias, skip=None, resample_filter=None, clamp=None, backend=None):
@@ -17,5 +19,5 @@ def torgb_skip(x, weight, styles, bias, skip=None, resample_filter=None, clamp=N
             raise ValueError(f"skip must have shape {expected}, got {list(skip.shape)}")
     if clamp is not None and clamp < 0:
         clamp = None
-    implementation = _op(x.device, backend, needs_grad(x, weight, styles, bias, skip))
+    implementation = _op(x.device, backend, needs_grad(x, weight, styles, bias, skip), x.dtype)
     return implementation(x, weight, styles, bias, skip, resample_filter, clamp)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import torch
 
 from ..dispatch import Op, needs_grad, check_ndim
+from ..triton_support import register_triton
 from . import reference
 
 _op = Op("upfirdn2d", reference.upfirdn2d)
+register_triton(_op, f"{__name__}.triton_kernels", "upfirdn2d")
 
 
 def _normalize_padding(padding):
@@ -53,7 +55,7 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1.0, backen
         raise ValueError(f"f must be 1-D (separable) or 2-D, got shape {list(f.shape)}")
     if int(up) < 1 or int(down) < 1:
         raise ValueError(f"up and down must be >= 1, got up={up}, down={down}")
-    implementation = _op(x.device, backend, needs_grad(x))
+    implementation = _op(x.device, backend, needs_grad(x), x.dtype)
     return implementation(x, f, int(up), int(down), _normalize_padding(padding), flip_filter, gain)
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from ..dispatch import Op, needs_grad, check_dim, check_ndim
+from ..triton_support import register_triton
 from . import reference
 
 _op = Op("upscale_conv2d", reference.upscale_conv2d)
+register_triton(_op, f"{__name__}.triton_kernels", "upscale_conv2d")
 
 
 def upscale_conv2d(x, weight, fused, backend=None):
@@ -14,4 +16,4 @@ def upscale_conv2d(x, weight, fused, backend=None):
     check_dim("x", x, 1, weight.shape[1], "input channels (weight expects)")
     if weight.shape[-1] != 3 or weight.shape[-2] != 3:
         raise ValueError(f"upscale_conv2d supports 3x3 kernels, got {list(weight.shape[-2:])}")
-    return _op(x.device, backend, needs_grad(x, weight))(x, weight, bool(fused))
+    return _op(x.device, backend, needs_grad(x, weight), x.dtype)(x, weight, bool(fused))
