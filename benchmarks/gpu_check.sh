@@ -1,23 +1,115 @@
 #!/usr/bin/env bash
-# One-shot GPU check for a lent machine (no network): build, GPU tests, throughput; JSON into $OUT.
-#   device run: bash benchmarks/gpu_check.sh      (OUT is set by the device tool; default ./gpu_out)
+# One-shot GPU check for a lent H100/H200 (no network), under 8 minutes with the build; everything lands in $OUT.
+#   device run:  bash benchmarks/gpu_check.sh            (OUT is set by the device tool; default ./gpu_out)
+#   CPU smoke:   DEVICE=cpu SKIP_BUILD=1 KERNEL_SAMPLE=pairs OUT=/tmp/gc bash benchmarks/gpu_check.sh
+#
+# Steps (each under `timeout`, capped by what is left of BUDGET_S so a slow step cannot eat the rest):
+#   1 build      pip install --no-build-isolation --no-deps -e .  (native module, CUDA sources for sm_90)
+#   2 doctor     stylegan-fast doctor; nvidia-smi
+#   3 kernels    stylegan-fast kernels --compile sm_90 --json kernels.json  (registers, spills, shared memory)
+#   4 tests      pytest tests/test_cuda.py tests/test_triton_gpu.py  (triton vs reference on the GPU)
+#   5 bench      python -m stylegan_fast.bench, reference and triton, 256 and 1024 px, channel_base 32768:
+#                headline first (StyleGAN2 fp16 batch 64), then fp32 batch 1/8/32/64, fp16 batch 1/8/32,
+#                StyleGAN1 headline; with COMPILE_ROW=1 also a torch.compile(reference) row at 256 px (off by
+#                default: every op's dispatch (a ContextVar) breaks the graph, ~70 graphs, compile takes minutes)
+# Results: log.txt, steps.json (rc and seconds per step), build.txt, gpu.txt, doctor.txt, kernels.{txt,json},
+# tests.{txt,xml}, bench_*.{txt,json}. Exit status: 0 when every step that ran passed.
+# Knobs: DEVICE=cuda|cpu, SKIP_BUILD=1, BUDGET_S (default 450), KERNEL_SAMPLE=all|pairs, COMPILE_ROW=1,
+#        PYTHON (default python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
+DEVICE="${DEVICE:-cuda}"
+BUDGET_S="${BUDGET_S:-450}"
+PY="${PYTHON:-python3}"
+SF=("$PY" -m stylegan_fast)  # = the stylegan-fast command, also when the build step failed
 mkdir -p "$OUT"
-log() { echo "== $*" | tee -a "$OUT/log.txt"; }
+: >"$OUT/log.txt"
+STEPS=()
+FAILED=0
+export PYTHONUNBUFFERED=1 TRITON_DEFAULT_FP_FUSION="${TRITON_DEFAULT_FP_FUSION:-1}"
+unset TRITON_INTERPRET
 
-log "build (no network)"
-STYLEGAN_FAST_REQUIRE_NATIVE=1 python3 -m pip install --no-build-isolation --no-deps -e . >"$OUT/build.txt" 2>&1
-echo "build rc=$?" | tee -a "$OUT/log.txt"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.txt" 2>&1
-python3 -m stylegan_fast doctor >"$OUT/doctor.txt" 2>&1; cat "$OUT/doctor.txt"
+log() { echo "== [$(printf '%3d' "$SECONDS") s] $*" | tee -a "$OUT/log.txt"; }
 
-log "tests (CUDA visible)"
-timeout 240 python3 -m pytest tests -q -x --junitxml="$OUT/tests.xml" >"$OUT/tests.txt" 2>&1
-echo "tests rc=$?" | tee -a "$OUT/log.txt"; tail -5 "$OUT/tests.txt"
+# step NAME CAP_S COMMAND...: run COMMAND under timeout min(CAP_S, time left), output into $OUT/NAME.txt
+step() {
+    local name=$1 cap=$2
+    shift 2
+    local left=$((BUDGET_S - SECONDS))
+    if ((left < 20)); then
+        log "$name: SKIPPED (${left} s of the ${BUDGET_S} s budget left)"
+        STEPS+=("{\"step\": \"$name\", \"rc\": null, \"seconds\": 0, \"skipped\": true}")
+        return 0
+    fi
+    local limit=$((cap < left ? cap : left)) start=$SECONDS
+    log "$name (limit ${limit} s): $*"
+    timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.txt" 2>&1
+    local rc=$?
+    local took=$((SECONDS - start))
+    tail -n 15 "$OUT/$name.txt"
+    if ((rc == 124 || rc == 137)); then
+        log "$name: TIMED OUT after ${took} s (rc $rc)"
+    else
+        log "$name: rc $rc in ${took} s"
+    fi
+    ((rc != 0)) && FAILED=1
+    STEPS+=("{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $took, \"limit_s\": $limit}")
+    return 0
+}
 
-log "throughput"
-timeout 240 python3 -m stylegan_fast.bench --device cuda --arch stylegan2,stylegan1 --resolution 256,1024 \
-    --batch 1,8 --dtype fp32,fp16 --backend reference,auto --json "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
-echo "bench rc=$?" | tee -a "$OUT/log.txt"
+if [[ "$DEVICE" == cuda ]]; then
+    RES=256,1024 CHANNELS=(--channel-base 32768) HEAD_BATCH=64 FP32_BATCH=1,8,32,64 FP16_BATCH=1,8,32
+    TARGET=sm_90 TEST_ENV=()
+else  # smoke test of this script on a CPU machine: tiny generators; triton rows are "unavailable"
+    RES=32 CHANNELS=(--channel-base 512 --channel-max 64) HEAD_BATCH=2 FP32_BATCH=1,2 FP16_BATCH=1
+    TARGET=sm_90 TEST_ENV=(env STYLEGAN_FAST_GPU_TEST_DEVICE=cpu)
+fi
+BENCH=("$PY" -m stylegan_fast.bench --device "$DEVICE" "${CHANNELS[@]}" --backend reference,triton
+       --repeats 3 --warmup 1)
+
+# 1 build: the native module with CUDA sources for this GPU only (sm_90), all cores
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    step build 180 env STYLEGAN_FAST_REQUIRE_NATIVE=1 STYLEGAN_FAST_CUDA_ARCHS="${STYLEGAN_FAST_CUDA_ARCHS:-90}" \
+        MAX_JOBS="$(nproc)" "$PY" -m pip install --no-build-isolation --no-deps -e .
+fi
+
+# 2 what is here
+nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv >"$OUT/gpu.txt" 2>&1
+cat "$OUT/gpu.txt"
+step doctor 60 "${SF[@]}" doctor
+
+# 3 every kernel configuration compiled ahead of time for this GPU: registers, spills, shared memory
+step kernels 120 "${SF[@]}" kernels --compile "$TARGET" --json "$OUT/kernels.json" --quiet \
+    --sample "${KERNEL_SAMPLE:-all}"
+
+# 4 GPU equivalence: reference on CUDA vs CPU, triton vs reference (per op on generator inputs, whole generators)
+step tests 200 "${TEST_ENV[@]}" "$PY" -m pytest -q -p no:cacheprovider -rs --durations=10 \
+    --junitxml="$OUT/tests.xml" tests/test_cuda.py tests/test_triton_gpu.py
+
+# 5 throughput, each table checked against the reference before it is timed; headline rows first
+step bench_headline 120 "${BENCH[@]}" --arch stylegan2 --resolution "$RES" --batch "$HEAD_BATCH" --dtype fp16 \
+    --json "$OUT/bench_headline.json"
+step bench_fp32 100 "${BENCH[@]}" --arch stylegan2 --resolution "$RES" --batch "$FP32_BATCH" --dtype fp32 \
+    --json "$OUT/bench_fp32.json"
+step bench_fp16 80 "${BENCH[@]}" --arch stylegan2 --resolution "$RES" --batch "$FP16_BATCH" --dtype fp16 \
+    --json "$OUT/bench_fp16.json"
+step bench_stylegan1 80 "${BENCH[@]}" --arch stylegan1 --resolution "$RES" --batch "$HEAD_BATCH" --dtype fp16 \
+    --json "$OUT/bench_stylegan1.json"
+if [[ "${COMPILE_ROW:-0}" == 1 ]]; then
+    step bench_compile 150 "${BENCH[@]}" --arch stylegan2 --resolution "${RES%%,*}" --batch "$HEAD_BATCH" \
+        --dtype fp16 --compile --json "$OUT/bench_compile.json"
+fi
+
+{
+    echo "["
+    for i in "${!STEPS[@]}"; do
+        sep=","
+        ((i == ${#STEPS[@]} - 1)) && sep=""
+        echo "  ${STEPS[$i]}$sep"
+    done
+    echo "]"
+} >"$OUT/steps.json"
+log "done in ${SECONDS} s (budget ${BUDGET_S} s); failed steps: $FAILED"
+ls -la "$OUT"
+exit "$FAILED"

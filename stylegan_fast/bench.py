@@ -3,6 +3,7 @@
     python -m stylegan_fast.bench                          # stylegan2+stylegan1, 256 px, batch 1,8, fp32
     python -m stylegan_fast.bench --arch stylegan2 --batch 4 --channel-base 16384 --json out.json
     python -m stylegan_fast.bench --quick                  # tiny configs: a smoke test in seconds
+    python -m stylegan_fast.bench --device cuda --backend reference,triton --compile   # + torch.compile row
 
 For every (arch, resolution, batch, dtype) one seeded generator is built (paper-sized
 channels by default) and every requested backend is run on the same latents:
@@ -12,6 +13,12 @@ channels by default) and every requested backend is run on the same latents:
    tolerance is a FAIL row and is not timed;
 2. timing: ``torch.inference_mode``, warm-up calls, then the median of ``--repeats``
    calls (``torch.cuda.synchronize`` around each on CUDA).
+
+``--compile`` adds a row ``reference+torch.compile``: ``torch.compile`` of the generator on the
+reference backend, checked and timed the same way (its compile happens in the correctness
+call, reported as ``compile_s``, and is not timed). Dynamo cannot trace the ContextVar that
+each op's dispatch reads, so the graph breaks at every op: the row measures torch.compile on
+this code as it is.
 
 ``x reference`` is img/s of the backend over img/s of the reference backend for the same
 config in the same run; only ratios from one run are meaningful (CPU timings are noisy).
@@ -45,6 +52,7 @@ TOLERANCES = {"fp32": 1e-3, "fp16": 5e-2, "bf16": 1.5e-1}
 # Order in which backends are listed; "reference" always runs (it is the baseline).
 BACKEND_ORDER = ("reference", "auto", "cpu", "triton", "cuda")
 DEFAULT_SEED = 0
+COMPILED = "reference+torch.compile"  # the row of --compile: a pseudo-backend, not one of BACKENDS
 PROG = "python -m stylegan_fast.bench"
 
 QUICK = dict(arch="stylegan2,stylegan1", resolution="32", batch="1,2", dtype="fp32", channel_base=512,
@@ -137,6 +145,7 @@ class Row:
     max_abs_err: Optional[float] = None
     tolerance: Optional[float] = None
     ops_on: Optional[str] = None  # where each op ran (describe_dispatch of G.last_dispatch)
+    compile_s: Optional[float] = None  # COMPILED only: seconds of the first (compiling) call
 
 
 def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_name: str, backends: Sequence[str],
@@ -148,20 +157,31 @@ def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_n
     """
     G = copy.deepcopy(G32).to(DTYPES[dtype_name]) if dtype_name != "fp32" else G32
     z = make_latents(batch, G.z_dim, seed, device)
-    rows, ref_out, out, runnable = [], None, None, []
+    rows, ref_out, out, runnable, compiled = [], None, None, [], []
+
+    def model(name):  # the callable of a row, on its backend
+        G.backend = "reference" if name == COMPILED else name
+        if name != COMPILED:
+            return G
+        if not compiled:
+            compiled.append(torch.compile(G))
+        return compiled[0]
+
     with torch.inference_mode():
         for name in backends:
             row = Row(arch, resolution, batch, dtype_name, name, tolerance=tol)
             rows.append(row)
-            ok, reason = backend_status(name, device)
+            ok, reason = (True, "") if name == COMPILED else backend_status(name, device)
             if not ok:
                 row.status, row.reason = "unavailable", reason
                 continue
             try:
-                G.backend = name
-                row.resolved_backend = resolve_backend(name, device)
-                out = G(z)
+                row.resolved_backend = None if name == COMPILED else resolve_backend(name, device)
+                start = time.perf_counter()
+                out = model(name)(z)
                 synchronize(device)
+                if name == COMPILED:
+                    row.compile_s = time.perf_counter() - start
                 row.ops_on = describe_dispatch(G.last_dispatch)
             except Exception as e:  # noqa: BLE001 - one broken backend must not hide the others' rows
                 row.status, row.reason = "error", f"{type(e).__name__}: {e}"
@@ -183,8 +203,7 @@ def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_n
         out = ref_out = None  # free the images before timing
 
         def call(row):
-            G.backend = row.backend
-            G(z)
+            model(row.backend)(z)
 
         for i in range(warmup + repeats):
             for row in runnable:
@@ -269,6 +288,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="weights and latents seed (default 0)")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--json", metavar="PATH", help="also write rows and machine info as JSON")
+    p.add_argument("--compile", action="store_true",
+                   help=f"add a row '{COMPILED}': torch.compile of the generator on the reference backend")
     p.add_argument("--quick", action="store_true", help="tiny configs for a smoke test")
     return p
 
@@ -301,6 +322,8 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
         p.error("batch sizes and --repeats must be >= 1, --warmup >= 0")
     # reference first (the baseline), then the rest in a stable order without duplicates
     args.backend = ["reference"] + [b for b in dict.fromkeys(backends) if b != "reference"]
+    if args.compile:
+        args.backend.append(COMPILED)
     try:
         args.device = torch.device(args.device)
     except RuntimeError as e:

@@ -1,13 +1,14 @@
-"""Command line: ``stylegan-fast render | mix | child | video | info | convert | doctor | bench``.
+"""Command line: ``stylegan-fast render | mix | child | video | info | convert | doctor | bench | kernels``.
 
 Also ``python -m stylegan_fast``. One module per command family (``render``, ``mixing``, ``video``,
-``networks``, ``system``); what they share is in ``common``. The commands parse, call the library
+``networks``, ``system``, ``kernels``); what they share is in ``common``. The commands parse, call the library
 and print; the work is done in the library.
 """
 from __future__ import annotations
 
 import click
 
+from .kernels import kernels
 from .mixing import child, mix
 from .networks import convert, info
 from .render import render
@@ -21,7 +22,7 @@ def main():
     """stylegan_fast: render, inspect and check StyleGAN generators."""
 
 
-for _command in (render, info, convert, mix, child, video, doctor, bench):
+for _command in (render, info, convert, mix, child, video, doctor, bench, kernels):
     main.add_command(_command)
 del _command
 
