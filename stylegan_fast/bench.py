@@ -44,6 +44,7 @@ import torch
 from .backends import BACKENDS, backend_status, describe_dispatch, resolve_backend
 from .config import ARCHS, DTYPES as DTYPE_NAMES
 from .generator import Generator
+from .memory import keep_freed_memory
 
 DTYPES = {name: getattr(torch, attr) for name, attr in DTYPE_NAMES.items()}
 # Relative bound on max|images - reference images|, times max(1, max|reference images|).
@@ -335,12 +336,13 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
 
 def main(argv=None, prog: str = PROG) -> int:
     args = parse_args(argv, prog)
+    kept = keep_freed_memory()  # as the command line does (stylegan_fast.memory)
     if args.threads:
         torch.set_num_threads(args.threads)
     info = machine_info(args.device)
     print(f"stylegan_fast bench: torch {info['torch']}, {info['device']} ({info['device_name']}), "
           f"{info['threads']} threads; channel_max {args.channel_max}, "
-          f"warm-up {args.warmup} + median of {args.repeats}", flush=True)
+          f"warm-up {args.warmup} + median of {args.repeats}; freed memory kept: {kept}", flush=True)
     rows: list[Row] = []
     for arch, resolution in itertools.product(args.arch, args.resolution):
         channel_base = args.channel_base or paper_channel_base(resolution)
