@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from stylegan_fast.backends import BackendUnavailableError
 from stylegan_fast import ops
+from stylegan_fast.backends import BackendUnavailableError
 from stylegan_fast.ops.adain import triton_kernels
 from tests.interpreter.conftest import DTYPES, dtype_id
 from tests.tolerances import assert_close

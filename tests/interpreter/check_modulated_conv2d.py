@@ -4,12 +4,11 @@ import math
 import pytest
 import torch
 
-from stylegan_fast.backends import BackendUnavailableError
 from stylegan_fast import backends, ops
+from stylegan_fast.backends import BackendUnavailableError
 from stylegan_fast.ops.modulated_conv2d import reference
 from stylegan_fast.ops.modulated_conv2d import triton_kernels as tk
-from stylegan_fast.ops.triton_support import POINTER_TYPES
-from tests.interpreter.conftest import DTYPES, dtype_id
+from tests.interpreter.conftest import DTYPES, LaunchRecorder, dtype_id
 from tests.tolerances import assert_close
 
 # (N, I, H, W, O, k, up): batch 1 and 3, odd sizes, 3..64 channels, 1x1 and 3x3 kernels
@@ -91,28 +90,6 @@ def test_one_shared_weight_convolution(monkeypatch, up):
     with backends.dispatching("reference", x.device):  # the FIR's grouped conv2d comes after
         ops.modulated_conv2d(x, weight, styles, True, up, f, backend="triton")
     assert calls[0] == ((2, 4, 3, 3) if up == 1 else (4, 2, 3, 3), 1)
-
-
-class LaunchRecorder:
-    """Stands in for a kernel: records (signature, constexprs, num_warps) of each launch, then runs it."""
-
-    def __init__(self, kernel):
-        self.kernel, self.launches = kernel, []
-
-    def __getitem__(self, grid):
-        def launch(*args, **kwargs):
-            names = self.kernel.arg_names
-            signature = {}
-            for name, arg in zip(names, args):
-                if isinstance(arg, torch.Tensor):
-                    signature[name] = POINTER_TYPES[arg.dtype]
-                else:
-                    signature[name] = "fp32" if isinstance(arg, float) else "i32"
-            constexprs = {k: v for k, v in kwargs.items() if k in names}
-            signature.update({k: "constexpr" for k in constexprs})
-            self.launches.append(dict(signature=signature, constexprs=constexprs, num_warps=kwargs["num_warps"]))
-            return self.kernel[grid](*args, **kwargs)
-        return launch
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)

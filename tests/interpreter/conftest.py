@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from stylegan_fast.ops.triton_support import POINTER_TYPES
+
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 DTYPE_NAMES = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16", torch.float64: "fp64"}
 
@@ -23,3 +25,27 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if here in Path(item.fspath).parents:
                 item.add_marker(skip)
+
+
+class LaunchRecorder:
+    """Stands in for a kernel: records (signature, constexprs, num_warps) of each launch, then runs it.
+
+    Tests compare the launches with the op's ``kernel_specs()`` (what CI compiles ahead of time)."""
+
+    def __init__(self, kernel):
+        self.kernel, self.launches = kernel, []
+
+    def __getitem__(self, grid):
+        def launch(*args, **kwargs):
+            names = self.kernel.arg_names
+            signature = {}
+            for name, arg in zip(names, args):
+                if isinstance(arg, torch.Tensor):
+                    signature[name] = POINTER_TYPES[arg.dtype]
+                else:
+                    signature[name] = "fp32" if isinstance(arg, float) else "i32"
+            constexprs = {k: v for k, v in kwargs.items() if k in names}
+            signature.update({k: "constexpr" for k in constexprs})
+            self.launches.append(dict(signature=signature, constexprs=constexprs, num_warps=kwargs["num_warps"]))
+            return self.kernel[grid](*args, **kwargs)
+        return launch

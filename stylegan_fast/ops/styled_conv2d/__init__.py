@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..dispatch import Op, check_dim, check_ndim, needs_grad
+from ..modulated_conv2d import check_modulated_conv_args
 from ..triton_support import register_triton
 from . import reference
 
@@ -19,16 +20,7 @@ def styled_conv2d(x, weight, styles, bias=None, noise=None, noise_strength=None,
     ``clamp``: None (or negative) for no clamping. The layer is
     clamp(lrelu(modulated_conv2d(x, weight, styles, demodulate=True) + noise * strength + bias) * sqrt(2)).
     """
-    check_ndim("x", x, 4, "[N, I, H, W]")
-    check_ndim("weight", weight, 4, "[O, I, kh, kw]")
-    check_ndim("styles", styles, 2, "[N, I]")
-    check_dim("x", x, 1, weight.shape[1], "input channels (weight expects)")
-    check_dim("styles", styles, 1, weight.shape[1], "channels (weight expects)")
-    check_dim("styles", styles, 0, x.shape[0], "samples (x has)")
-    if up not in (1, 2):
-        raise ValueError(f"up must be 1 or 2, got {up}")
-    if up == 2 and resample_filter is None:
-        raise ValueError("up=2 needs a resample_filter (e.g. setup_filter([1, 3, 3, 1]))")
+    check_modulated_conv_args(x, weight, styles, up, resample_filter)
     if bias is not None:
         check_ndim("bias", bias, 1, "[O]")
         check_dim("bias", bias, 0, weight.shape[0], "values (weight has output channels)")
