@@ -139,15 +139,16 @@ def plan_for(requested: Optional[str], device, needs_grad: bool = False) -> Plan
         requested = env
     check_backend_name(requested)
     device = torch.device(device)
-    key = (requested, env, os.environ.get("TRITON_INTERPRET"), device, needs_grad, _registry_size())
+    key = (requested, env, os.environ.get("TRITON_INTERPRET"), device, needs_grad)
     plan = _plans.get(key)
     if plan is None:
         plan = _plans[key] = _make_plan(requested, env, device, needs_grad)
     return plan
 
 
-def _registry_size() -> int:
-    return sum(len(op.implementations) for op in REGISTRY.values())
+def forget_plans() -> None:
+    """Drop the cached plans (a new implementation was registered)."""
+    _plans.clear()
 
 
 def _make_plan(requested: str, env: str, device: torch.device, needs_grad: bool) -> Plan:

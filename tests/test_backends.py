@@ -16,9 +16,9 @@ UNAVAILABLE = ["triton", "cuda", "cpu"]  # no kernels ship in this version
 @pytest.fixture(autouse=True)
 def _no_env_override(monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
-    backends._plans.clear()
+    backends.forget_plans()
     yield
-    backends._plans.clear()
+    backends.forget_plans()
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_gradients_use_the_reference_where_a_kernel_has_no_backward(fake_cpu_ker
     assert len(fake_cpu_kernel) == calls
     REGISTRY["noise_bias_act"].differentiable.add("cpu")  # a kernel with a backward is used
     try:
-        backends._plans.clear()
+        backends.forget_plans()
         G.synthesis(ws).sum().backward()
         assert G.last_dispatch["noise_bias_act"] == "cpu" and len(fake_cpu_kernel) > calls
     finally:

@@ -314,3 +314,16 @@ def test_bad_layer_and_sizes(kwargs, match):
 def test_bad_dtype():
     with pytest.raises(TypeError, match="floating-point"):
         noise_stream([1], 0, 4, 4, dtype=torch.int32)
+
+
+def test_layer_noise_maps_are_the_stream_of_each_layer():
+    """What a generator's noise layers get: layer i's map is noise_stream(seeds, i, ...), seeds checked once."""
+    from stylegan_fast.ops import layer_noise_maps, noise_stream
+
+    sizes = [(4, 4), (8, 8), (8, 8), (5, 7)]
+    maps = layer_noise_maps([3, 2**32 - 1], sizes)
+    assert len(maps) == len(sizes)
+    for layer, ((h, w), got) in enumerate(zip(sizes, maps)):
+        assert torch.equal(got, noise_stream([3, 2**32 - 1], layer, h, w))
+    with pytest.raises(ValueError, match=r"noise_seeds\[1\] = -1 is out of range"):
+        layer_noise_maps([3, -1], sizes)

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .. import ops
+from ..ops.dispatch import needs_grad as ops_needs_grad
 from ..ops.rowwise import rowwise_linear
 
 NOISE_MODES = ("const", "random", "none")
@@ -84,7 +85,7 @@ def layer_noise(noise_mode, noise, noise_seeds, resolutions, batch, device) -> l
         noise_seeds = torch.randint(0, ops.NOISE_SEED_MAX + 1, [batch], dtype=torch.int64)
     elif len(noise_seeds) != batch:
         raise ValueError(f"noise_seeds must give one seed per image: {batch} images, {len(noise_seeds)} seeds")
-    return [ops.noise_stream(noise_seeds, layer, r, r, device=device) for layer, r in enumerate(resolutions)]
+    return ops.layer_noise_maps(noise_seeds, [(r, r) for r in resolutions], device=device)
 
 
 def check_ws(ws, num_ws, w_dim):
@@ -94,6 +95,4 @@ def check_ws(ws, num_ws, w_dim):
 
 def needs_grad(module: nn.Module, *inputs) -> bool:
     """True when autograd will want a backward through this forward (training, projection)."""
-    if not torch.is_grad_enabled():
-        return False
-    return any(t.requires_grad for t in inputs if t is not None) or any(p.requires_grad for p in module.parameters())
+    return torch.is_grad_enabled() and ops_needs_grad(*inputs, *module.parameters())

@@ -43,6 +43,7 @@ class Op:
         self.dtypes[backend] = None if dtypes is None else tuple(dtypes)
         if differentiable:
             self.differentiable.add(backend)
+        backends.forget_plans()
 
     def __call__(self, device: torch.device, backend: Optional[str] = None, needs_grad: bool = False,
                  dtype: Optional[torch.dtype] = None) -> Callable:

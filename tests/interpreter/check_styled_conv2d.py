@@ -81,7 +81,7 @@ def test_without_bias_nor_noise_nor_clamp(dtype):
 def test_every_launch_is_in_kernel_specs_and_one_epilogue(monkeypatch, dtype):
     """kernel_specs (compiled ahead of time by CI) covers every launch; each layer runs the prologue and
     exactly one epilogue kernel over its output."""
-    specs = {spec.name: spec for spec in tk.kernel_specs()}
+    specs = {spec.name: spec for spec in [*tk.kernel_specs(), *modulated_tk.kernel_specs()]}
     recorders = {}
     for name in specs:
         module = tk if name == "styled_epilogue_kernel" else modulated_tk  # the others are modulated_conv2d's

@@ -1,6 +1,6 @@
 """modulated_conv2d in Triton around torch's convolution (strategy (b)): no per-sample weights.
 
-    s', d = modulation_kernel(styles, weight)    # [N, I] styles (rescaled for fp16), [N, O] d
+    s', d = modulation_kernel(styles, Wsq)       # [N, I] styles (rescaled for fp16), [N, O] d; Wsq[o, i] = sum_k w^2
     x'    = x * s'[n, i]                         # scale_planes_kernel, the prologue
     y     = conv(x', weight)                     # F.conv2d, or conv_transpose2d + upfirdn2d (up=2)
     y     = y * d[n, o]                          # scale_planes_kernel again, the epilogue (in place)
@@ -22,18 +22,19 @@ from ..triton_support import POINTER_TYPES, KernelSpec
 from .reference import _conv
 
 BLOCKS = (128, 1024)  # elements per program of scale_planes_kernel: small planes (4x4, 8x8) and the rest
-BLOCK_O, BLOCK_J = 16, 128  # modulation_kernel: output channels per program, (i, ky, kx) taps per step
+BLOCK_O, BLOCK_J = 16, 128  # modulation_kernel: output channels per program, input channels per step
 MODULATION_WARPS = 4
 
 
 @triton.jit
-def modulation_kernel(styles_ptr, weight_ptr, styles_out_ptr, d_ptr, I, O, K,
+def modulation_kernel(styles_ptr, wsq_ptr, styles_out_ptr, d_ptr, I, O,
                       RESCALE: tl.constexpr, BLOCK_O: tl.constexpr, BLOCK_J: tl.constexpr):
     """Program (n, o-block): s'[n, :] = s[n, :] (/ max_i |s[n, i]| when RESCALE), written by the
-    first o-block, and d[n, o] = rsqrt(sum_{i,k} (w[o, i, k] * s'[n, i])^2 + 1e-8) for its o-block.
+    first o-block, and d[n, o] = rsqrt(sum_i Wsq[o, i] * s'[n, i]^2 + 1e-8) for its o-block.
 
-    styles: [N, I], weight: [O, I*K] (K = kh*kw taps), both float32. Every sample is reduced in
-    the same order whatever the batch, so an image does not change with the batch it is in.
+    styles: [N, I], Wsq: [O, I] (the weight squared, summed over its taps), both float32; each
+    program reads Wsq, not the whole weight. Every sample is reduced in the same order whatever the
+    batch, so an image does not change with the batch it is in.
     """
     n = tl.program_id(0)
     o_block = tl.program_id(1)
@@ -53,14 +54,13 @@ def modulation_kernel(styles_ptr, weight_ptr, styles_out_ptr, d_ptr, I, O, K,
             tl.store(styles_out_ptr + n.to(tl.int64) * I + i0 + i_offs, s * scale, mask=mask)
     o = o_block * BLOCK_O + tl.arange(0, BLOCK_O)  # [BLOCK_O]
     o_mask = o < O
-    taps = I * K
     acc = tl.zeros([BLOCK_O, BLOCK_J], dtype=tl.float32)
-    for j0 in range(0, taps, BLOCK_J):
-        j = j0 + tl.arange(0, BLOCK_J)  # flat (i, ky, kx) index
-        j_mask = j < taps
-        w = tl.load(weight_ptr + o[:, None] * taps + j[None, :], mask=o_mask[:, None] & j_mask[None, :], other=0.0)
-        s = tl.load(s_row + j // K, mask=j_mask, other=0.0) * scale
-        acc += w * w * (s * s)[None, :]
+    for i0 in range(0, I, BLOCK_J):
+        i = i0 + i_offs
+        i_mask = i < I
+        wsq = tl.load(wsq_ptr + o[:, None] * I + i[None, :], mask=o_mask[:, None] & i_mask[None, :], other=0.0)
+        s = tl.load(s_row + i, mask=i_mask, other=0.0) * scale
+        acc += wsq * (s * s)[None, :]
     d = tl.rsqrt(tl.sum(acc, axis=1) + 1e-8)
     tl.store(d_ptr + n.to(tl.int64) * O + o, d, mask=o_mask)
 
@@ -97,14 +97,13 @@ def modulation(styles, weight, rescale):
     n, in_channels = styles.shape
     out_channels = weight.shape[0]
     styles = styles.to(torch.float32).contiguous()
-    weight = weight.to(torch.float32).reshape(out_channels, -1).contiguous()  # [O, I*K]
+    wsq = weight.to(torch.float32).square().sum(dim=[2, 3]).contiguous()  # [O, I]: once per call, not per sample
     styles_out = torch.empty_like(styles)
     d = torch.empty(n, out_channels, dtype=torch.float32, device=styles.device)
     if n == 0:
         return styles_out, d
-    taps = weight.shape[1] // in_channels
     grid = (n, triton.cdiv(out_channels, BLOCK_O))
-    modulation_kernel[grid](styles, weight, styles_out, d, in_channels, out_channels, taps,
+    modulation_kernel[grid](styles, wsq, styles_out, d, in_channels, out_channels,
                             RESCALE=bool(rescale), BLOCK_O=BLOCK_O, BLOCK_J=BLOCK_J, num_warps=MODULATION_WARPS)
     return styles_out, d
 
@@ -161,8 +160,8 @@ def kernel_specs() -> list[KernelSpec]:
     modulation_configs = []
     for rescale in (False, True):
         constexprs = dict(RESCALE=rescale, BLOCK_O=BLOCK_O, BLOCK_J=BLOCK_J)
-        signature = {"styles_ptr": "*fp32", "weight_ptr": "*fp32", "styles_out_ptr": "*fp32", "d_ptr": "*fp32",
-                     "I": "i32", "O": "i32", "K": "i32"}
+        signature = {"styles_ptr": "*fp32", "wsq_ptr": "*fp32", "styles_out_ptr": "*fp32", "d_ptr": "*fp32",
+                     "I": "i32", "O": "i32"}
         modulation_configs.append(dict(signature=_signature(signature, constexprs), constexprs=constexprs,
                                        num_warps=MODULATION_WARPS))
     scale_configs = []

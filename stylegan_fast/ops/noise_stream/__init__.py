@@ -22,7 +22,7 @@ NOISE_SEED_MAX = 2**32 - 1  # noise seeds are the low key word: integers in [0, 
 LAYER_MAX = 2**31 - 1  # the high key word; < 2^31 keeps the 64-bit seed a positive int64
 MAX_PIXELS = 2**31  # offsets y * width + x stay valid int32 offsets in a kernel
 
-__all__ = ["LAYER_MAX", "NOISE_SEED_MAX", "noise_stream", "philox4x32", "stream_key"]
+__all__ = ["LAYER_MAX", "NOISE_SEED_MAX", "layer_noise_maps", "noise_stream", "philox4x32", "stream_key"]
 
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint16, torch.uint32,
                torch.uint64)
@@ -66,6 +66,21 @@ def noise_stream(noise_seeds, layer: int, height: int, width: int, dtype=torch.f
 
     ``device`` defaults to the seeds' device (CPU for a list)."""
     seeds = _check_seeds(noise_seeds)
+    device = torch.device(device) if device is not None else seeds.device
+    return _stream(seeds.to(device), layer, height, width, dtype, device, backend)
+
+
+def layer_noise_maps(noise_seeds, sizes, dtype=torch.float32, device=None, backend=None) -> list[torch.Tensor]:
+    """noise_stream of layers 0, 1, ... with ``sizes`` [(H, W), ...]: what a generator's noise layers get.
+
+    The seeds are checked and moved to ``device`` once for all layers."""
+    seeds = _check_seeds(noise_seeds)
+    device = torch.device(device) if device is not None else seeds.device
+    seeds = seeds.to(device)
+    return [_stream(seeds, layer, h, w, dtype, device, backend) for layer, (h, w) in enumerate(sizes)]
+
+
+def _stream(seeds, layer, height, width, dtype, device, backend) -> torch.Tensor:
     if not _is_int(layer) or not 0 <= layer <= LAYER_MAX:
         raise ValueError(f"layer must be an int in [0, {LAYER_MAX}], got {layer!r}")
     for name, v in (("height", height), ("width", width)):
@@ -75,5 +90,4 @@ def noise_stream(noise_seeds, layer: int, height: int, width: int, dtype=torch.f
         raise ValueError(f"height * width = {height * width} exceeds {MAX_PIXELS} pixels (the per-layer counter range)")
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-    device = torch.device(device) if device is not None else seeds.device
-    return _op(device, backend)(seeds.to(device), int(layer), int(height), int(width), dtype=dtype, device=device)
+    return _op(device, backend)(seeds, int(layer), int(height), int(width), dtype=dtype, device=device)

@@ -79,8 +79,8 @@ def styled_conv2d(x, weight, styles, bias, noise, noise_strength, up, resample_f
 
 
 def kernel_specs() -> list[KernelSpec]:
-    """Every configuration the launcher can pick: the fused epilogue per dtype and flag (noise shared
-    or per sample is a stride, not a flag), plus modulated_conv2d's kernels, which it also runs."""
+    """Every configuration of the fused epilogue, per dtype and flag (noise shared or per sample is a
+    stride, not a flag); the prologue kernels it also runs are modulated_conv2d's, listed there."""
     configs = []
     for dtype, has_bias, has_noise, has_clamp, block in itertools.product(
             POINTER_TYPES, (False, True), (False, True), (False, True), modulated.BLOCKS):
@@ -91,4 +91,4 @@ def kernel_specs() -> list[KernelSpec]:
         constexprs = dict(HAS_BIAS=has_bias, HAS_NOISE=has_noise, HAS_CLAMP=has_clamp, BLOCK=block)
         configs.append(dict(signature={**signature, **{k: "constexpr" for k in constexprs}},
                             constexprs=constexprs, num_warps=4))
-    return [KernelSpec("styled_epilogue_kernel", styled_epilogue_kernel, configs), *modulated.kernel_specs()]
+    return [KernelSpec("styled_epilogue_kernel", styled_epilogue_kernel, configs)]
