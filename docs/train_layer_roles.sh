@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo model's training run (README "How the layer roles were trained"), phase by phase, as run on 2 CPU cores:
+# The demo model's training run (docs/layer_roles.md), phase by phase, as run on 2 CPU cores:
 # each phase resumes the same --out from the state.pt of the phase before, with the options it changed.
 #   bash docs/train_layer_roles.sh [OUT (default runs/layer_roles)]      (about two hours on 2 idle cores)
 # Branches were run in copies of the folder; resuming one folder phase after phase gives the same sequence.
