@@ -5,7 +5,9 @@ from ``csrc/``. Environment knobs:
 
   STYLEGAN_FAST_CUDA=auto|0|1      CUDA sources: auto (if nvcc found), never, required
   STYLEGAN_FAST_CUDA_ARCHS="80;90" CMake CUDA_ARCHITECTURES list
-  STYLEGAN_FAST_MARCH=native|none|<arch>   -march for CPU sources
+  STYLEGAN_FAST_MARCH=none|native|<arch>   -march for CPU sources (default none: runs on any CPU;
+                                   the kernels pick AVX2/AVX-512 variants at run time)
+  STYLEGAN_FAST_SANITIZE=address,undefined   sanitizer build (for the kernel tests)
   STYLEGAN_FAST_OPENMP=1|0         use OpenMP if found
   STYLEGAN_FAST_BUILD_TYPE=Release  CMake build type
   STYLEGAN_FAST_REQUIRE_NATIVE=1   fail the install if the native build fails
@@ -165,7 +167,8 @@ class CMakeBuild(build_ext):
             f"-DSGF_OUTPUT_DIR={out_dir}",
             f"-DSTYLEGAN_FAST_CUDA={cuda_mode}",
             "-DSTYLEGAN_FAST_CUDA_ARCHS=" + os.environ.get("STYLEGAN_FAST_CUDA_ARCHS", "80;90"),
-            "-DSTYLEGAN_FAST_MARCH=" + os.environ.get("STYLEGAN_FAST_MARCH", "native"),
+            "-DSTYLEGAN_FAST_MARCH=" + os.environ.get("STYLEGAN_FAST_MARCH", "none"),
+            "-DSTYLEGAN_FAST_SANITIZE=" + os.environ.get("STYLEGAN_FAST_SANITIZE", ""),
             "-DSTYLEGAN_FAST_OPENMP=" + ("ON" if env_flag("STYLEGAN_FAST_OPENMP", "1") else "OFF"),
         ]
         if cuda_mode not in ("0", "off", "false"):
@@ -239,6 +242,8 @@ setup(
     extras_require={
         # triton: the tests check ops.noise_stream against its tl.randn (and will run the Triton kernels)
         "test": ["pytest>=7.4", "pytest-benchmark>=4.0", "triton>=3.2,<4"],
+        # benchmarks/cpu_engines.py: ONNX export of the generator and ONNX Runtime as a competitor
+        "bench": ["onnxruntime>=1.18", "onnx>=1.16", "onnxscript>=0.2"],
         "triton": ["triton>=3.0"],
     },
     entry_points={"console_scripts": ["stylegan-fast = stylegan_fast.cli:main"]},

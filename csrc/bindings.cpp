@@ -11,6 +11,7 @@
 
 #include "build_info.h"
 #include "cpu/cpu_info.h"
+#include "cpu/kernels.h"
 #if SGF_WITH_CUDA
 #include "cuda/device_query.h"
 #endif
@@ -71,6 +72,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_info", &build_info, "Compile-time configuration of this module, as a dict.");
   m.def("openmp_max_threads", &stylegan_fast::cpu::openmp_max_threads,
         "omp_get_max_threads() (1 when built without OpenMP).");
+  stylegan_fast::cpu::bind_all(m);
 
 #if SGF_WITH_CUDA
   // Only present when the CUDA sources were compiled (check CUDA_COMPILED or

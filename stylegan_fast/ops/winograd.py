@@ -1,0 +1,138 @@
+"""The cpu backend's 3x3 convolution: Winograd F(4x4, 3x3) with the layer's epilogue fused.
+
+    V[p] = B^T d B        per 6x6 input tile d (x times the style scale)   _C.winograd_input
+    M[p] = U[p] @ V[p]    for the 36 points p, U = G g G^T per weight      torch.bmm (BLAS)
+    y    = A^T M A        per 4x4 output tile, then x demod, + noise * strength, + bias,
+                          activation, clamp                                _C.winograd_output
+A 3x3 convolution costs 36 multiplies per 4x4 outputs instead of 144 (4x fewer); the transforms
+are adds and small constants, so fp32 error stays near 1e-6 relative (tested against float64).
+
+A 2x upsampling convolution (StyleGAN2's transposed conv + [1, 3, 3, 1] FIR, StyleGAN1's
+upscale conv + blur) is linear and shift-equivariant on the 2x grid, so each of its four output
+phases (ay, ax) is a 3x3 convolution of the low-resolution input: ``phase_kernels`` finds them by
+running the op's reference on an impulse in float64, and the four run as one Winograd GEMM with
+4x the output channels. The FIR pass disappears and the multiplies equal the transposed conv's.
+
+Transformed weights are computed in float64 once per weight and cached beside it (``WeightCache``:
+recomputed when the tensor is modified in place or replaced). Work runs in chunks of tile rows
+sized so that V and M stay in cache between the three steps.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Callable, Optional
+
+import torch
+
+from .cpu_support import kernel_input, native, pointer, threads
+
+# F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity (Lavin & Gray 2016).
+# csrc/winograd.h applies B^T and A^T (with their common subexpressions); G is only used here.
+G = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+     [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]
+BT = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+      [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+AT = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+
+CHUNK_BYTES = 2 << 20  # least size of V (and of M) per chunk of tile rows; at least U's size too, so
+                       # that reading U once per chunk costs at most as much as V
+
+
+def transform_weight(kernels: torch.Tensor) -> torch.Tensor:
+    """[O, I, 3, 3] -> U [36, O, I] float32, U[6a + b] = (G g G^T)[a, b], computed in float64."""
+    g = torch.tensor(G, dtype=torch.float64)
+    u = torch.einsum("ak,oikl,bl->aboi", g, kernels.to(torch.float64), g)  # [6, 6, O, I]
+    return u.reshape(36, *kernels.shape[:2]).to(torch.float32).contiguous()
+
+
+def phase_kernels(upsampling_conv: Callable, weight: torch.Tensor, block: int = 64) -> torch.Tensor:
+    """The four phases of a 2x upsampling convolution as 3x3 kernels [4 * O, I, 3, 3] (float64),
+    row (2 * ay + ax) * O + o, such that
+
+        upsampling_conv(x, weight)[n, o, 2Y + ay, 2X + ax] = conv2d(x, kernels, padding=1)[n, row, Y, X]
+
+    ``upsampling_conv(x, w)`` ([N, I, H, W], [O, I, 3, 3]) -> [N, O, 2H, 2W] must be linear in x
+    and shift-equivariant on the 2x grid, every output pixel reading a 3x3 input neighbourhood;
+    a ValueError says so when it is not. Found by applying it to an impulse in float64, one
+    input channel at a time (the weight reshaped to [O * I, 1, 3, 3]), ``block`` outputs per call."""
+    out_channels, in_channels = weight.shape[:2]
+    impulse = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
+    impulse[0, 0, 2, 2] = 1
+    flat = weight.detach().to(torch.float64).reshape(out_channels * in_channels, 1, *weight.shape[2:])
+    response = torch.cat([upsampling_conv(impulse, flat[i:i + block * in_channels])
+                          for i in range(0, flat.shape[0], block * in_channels)])  # [1 or O*I, ...]
+    response = response.reshape(out_channels, in_channels, 5, 2, 5, 2)  # [o, i, Y, ay, X, ax]
+    # With the impulse at (2, 2), output pixel Y reads it through kernel row 3 - Y (Y = 1, 2, 3).
+    outside = response.abs().clone()
+    outside[:, :, 1:4, :, 1:4, :] = 0
+    if outside.max() > 0:
+        raise ValueError("not a 3x3-per-phase 2x upsampling convolution: its response to an impulse reaches "
+                         "beyond one low-resolution pixel on each side")
+    kernels = response[:, :, 1:4, :, 1:4, :].flip(2, 4)  # [o, i, ky, ay, kx, ax]
+    return kernels.permute(3, 5, 0, 1, 2, 4).reshape(4 * out_channels, in_channels, 3, 3)
+
+
+class WeightCache:
+    """Values derived from a weight tensor (transformed kernels), kept while the tensor lives and is
+    not modified (its in-place version counter and storage are unchanged)."""
+
+    def __init__(self):
+        self._entries: dict[int, tuple] = {}  # id(weight) -> (weakref to it, {key: (stamp, value)})
+
+    def get(self, weight: torch.Tensor, key, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+        ref, values = self._entries.get(id(weight), (None, None))
+        if ref is None or ref() is not weight:
+            values = {}
+            self._entries[id(weight)] = (weakref.ref(weight, lambda _, i=id(weight): self._entries.pop(i, None)), values)
+        stamp = (weight._version, weight.data_ptr())
+        hit = values.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        with torch.no_grad():
+            value = build()
+        values[key] = (stamp, value)
+        return value
+
+    def clear(self):
+        self._entries.clear()
+
+
+weight_cache = WeightCache()
+
+
+def winograd_conv(x, u, out_channels, up=1, scale=None, demod=None, noise=None, strength=None, bias=None,
+                  gain=1.0, lrelu=False, alpha=0.0, clamp=None, chunk_bytes=CHUNK_BYTES) -> torch.Tensor:
+    """The layer: x [N, I, H, W] float32, u [36, up*up*O, I] (``transform_weight``), scale/demod [N, I]/[N, O]
+    or None, noise [N or 1, 1, H*up, W*up] or None times strength [O], bias [O] or None
+    -> [N, O, H*up, W*up] = clamp(act((conv(x * scale) * demod + noise * strength) + bias) * gain)."""
+    n, in_channels, h, w = x.shape
+    x = kernel_input("x", x, [n, in_channels, h, w])
+    rows_per_image, tiles_w = (h + 3) // 4, (w + 3) // 4
+    total_rows = n * rows_per_image
+    phase_channels = u.shape[1]
+    u = kernel_input("u", u, [36, up * up * out_channels, in_channels])
+    scale = kernel_input("scale", scale, [n, in_channels])
+    demod = kernel_input("demod", demod, [n, out_channels])
+    noise = kernel_input("noise", noise, [-1, 1, h * up, w * up])
+    if noise is not None and noise.shape[0] not in (1, n):
+        raise ValueError(f"noise must have 1 or {n} maps, got {noise.shape[0]}")
+    strength = kernel_input("strength", strength, [out_channels])
+    bias = kernel_input("bias", bias, [out_channels])
+    y = torch.empty(n, out_channels, h * up, w * up)
+    bytes_per_row = 36 * max(in_channels, phase_channels) * tiles_w * 4
+    rows = max(1, min(total_rows, max(chunk_bytes, u.numel() * 4) // bytes_per_row))
+    v_buffer = torch.empty(36 * in_channels * rows * tiles_w)
+    m_buffer = torch.empty(36 * phase_channels * rows * tiles_w)
+    C, t = native(), threads()
+    noise_stride = 0 if noise is None or noise.shape[0] == 1 else h * up * w * up
+    for row in range(0, total_rows, rows):
+        end = min(total_rows, row + rows)
+        count = (end - row) * tiles_w
+        v = v_buffer[: 36 * in_channels * count].view(36, in_channels, count)
+        m = m_buffer[: 36 * phase_channels * count].view(36, phase_channels, count)
+        C.winograd_input(x.data_ptr(), pointer(scale), v.data_ptr(), n, in_channels, h, w, row, end, t)
+        torch.bmm(u, v, out=m)
+        C.winograd_output(m.data_ptr(), y.data_ptr(), n, out_channels, h, w, up, row, end, pointer(demod),
+                          pointer(noise), noise_stride, pointer(strength), pointer(bias), float(gain), bool(lrelu),
+                          float(alpha), -1.0 if clamp is None else float(clamp), t)
+    return y
