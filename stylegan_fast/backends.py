@@ -196,6 +196,17 @@ def dispatching(requested: Optional[str], device, needs_grad: bool = False):
         _active.reset(token)
 
 
+@contextlib.contextmanager
+def overriding(requested: str, device):
+    """Like ``dispatching``, but replaces an enclosing forward's plan until the block ends: for work
+    that must run on one backend whatever the caller's (e.g. the reference probing a weight)."""
+    token = _active.set(plan_for(requested, device).fresh())
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
 class BackendChoice:
     """The backend a generator was asked for, shared by its mapping and synthesis networks (one value,
     not copies), and where each op of its last forward ran."""

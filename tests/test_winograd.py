@@ -166,3 +166,11 @@ def test_weight_cache_follows_in_place_changes():
     with torch.no_grad():
         w.mul_(2)
     assert winograd.weight_cache.get(w, "k", build) == 72 and len(calls) == 2
+
+
+def test_phase_kernels_refuse_a_filter_padded_after_upsampling():
+    """StyleGAN1's upscale conv then blur: right inside the image, wrong at its borders."""
+    from stylegan_fast.ops.stylegan1_conv2d import reference as stylegan1
+    blur = setup_filter([1, 2, 1]).double()
+    with pytest.raises(ValueError, match="not at its borders"):
+        winograd.phase_kernels(lambda xx, ww: stylegan1.convolve(xx, ww, 1.0, "up", False, blur), randn((2, 3, 3, 3), 6))

@@ -39,13 +39,12 @@ class StyleGAN1Layer(nn.Module):
         self.style = FullyConnected(w_dim, 2 * out_channels)
 
     def forward(self, x, w, noise_mode, noise):
-        if self.conv == "same":
-            x = F.conv2d(x, self.weight.to(x.dtype) * self.weight_gain, padding=1)
-        elif self.conv == "up":
-            x = ops.upscale_conv2d(x, self.weight * self.weight_gain, self.fused_upscale)
-            x = ops.filter2d(x, self.blur_filter)
         noise = self.noise(noise_mode, noise)
-        x = ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", gain=1)
+        if self.conv == "none":
+            x = ops.noise_bias_act(x, self.bias, noise, self.noise_strength, act="lrelu", gain=1)
+        else:
+            x = ops.stylegan1_conv2d(x, self.weight, self.weight_gain, self.conv, self.fused_upscale,
+                                     getattr(self, "blur_filter", None), self.bias, noise, self.noise_strength)
         style = self.style(w)  # [N, 2C]: scale - 1, then shift
         scale, shift = style.chunk(2, dim=1)
         return ops.adain(x, scale + 1, shift)
