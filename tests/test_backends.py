@@ -8,9 +8,12 @@ import torch
 import stylegan_fast as sf
 from stylegan_fast import backends, networks, ops
 from stylegan_fast.backends import ENV_VAR
+from stylegan_fast.ops import cpu_support
 from stylegan_fast.ops.dispatch import REGISTRY
 
-UNAVAILABLE = ["triton", "cuda", "cpu"]  # no kernels ship in this version
+# No GPU here; the C++ CPU kernels are there whenever stylegan_fast._C was built with them.
+UNAVAILABLE = ["triton", "cuda"] + ([] if cpu_support.kernels_built() else ["cpu"])
+AUTO_ON_CPU = "cpu" if cpu_support.kernels_built() else "reference"
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +25,17 @@ def _no_env_override(monkeypatch):
 
 
 @pytest.fixture
-def fake_cpu_kernel(monkeypatch):
+def without_cpu_kernels(monkeypatch):
+    """The registry as if no C++ CPU kernel were built."""
+    for op in REGISTRY.values():
+        if "cpu" in op.implementations:
+            monkeypatch.delitem(op.implementations, "cpu")
+            monkeypatch.delitem(op.dtypes, "cpu")
+    backends.forget_plans()
+
+
+@pytest.fixture
+def fake_cpu_kernel(monkeypatch, without_cpu_kernels):
     """A "cpu" implementation of noise_bias_act only (the reference under another name, counting its calls),
     with the cpu backend reported available: what a real kernel registration looks like to the dispatch."""
     op = REGISTRY["noise_bias_act"]
@@ -51,18 +64,22 @@ def test_default_backend_is_auto_and_one_value_is_shared(g16):
     assert G.mapping.backend_choice is G.backend_choice and G.synthesis.backend_choice is G.backend_choice
     z = torch.randn(2, G.z_dim)
     auto = G(z)
+    assert set(G.last_dispatch.values()) == {AUTO_ON_CPU}
     G.backend = "reference"
     assert G.backend == "reference" and G.synthesis.backend_choice.name == "reference"
-    assert sf.resolve_backend("auto", "cpu") == "reference"  # on a CPU without kernels
+    G(z)
+    assert set(G.last_dispatch.values()) == {"reference"}
+    assert sf.resolve_backend("auto", "cpu") == AUTO_ON_CPU
+    G.backend = "auto"
     assert torch.equal(G(z), auto)
     assert sf.Generator(G.config, backend="reference").backend == "reference"
 
 
-def test_last_dispatch_names_every_op_that_ran(g16):
+def test_last_dispatch_names_every_op_that_ran(g16, without_cpu_kernels):
     G = g16
     G(torch.randn(1, G.z_dim))
     expected = {"stylegan2": {"noise_bias_act", "styled_conv2d", "modulated_conv2d", "torgb_skip", "upfirdn2d"},
-                "stylegan1": {"noise_bias_act", "upscale_conv2d", "upfirdn2d", "adain"}}[G.arch]
+                "stylegan1": {"noise_bias_act", "stylegan1_conv2d", "upscale_conv2d", "upfirdn2d", "adain"}}[G.arch]
     assert G.last_dispatch == {name: "reference" for name in expected}
     G.synthesis(torch.randn(1, G.num_ws, G.w_dim), noise_mode="random")  # a direct call records too
     assert G.last_dispatch["noise_stream"] == "reference"
@@ -120,7 +137,7 @@ def test_backend_status_always_available():
         assert ok is True and reason
 
 
-def test_no_kernels_reason_comes_from_the_registry(monkeypatch):
+def test_no_kernels_reason_comes_from_the_registry(monkeypatch, without_cpu_kernels):
     """'no ... kernels ship' is what the registry says, not a hard-coded answer: with a kernel it is available."""
     from stylegan_fast import _native
 
@@ -203,8 +220,10 @@ def test_plan_is_resolved_once_per_forward(monkeypatch, g16):
     G = g16
     made = []
     real = backends._make_plan
-    monkeypatch.setattr(backends, "_make_plan", lambda *a: made.append(a) or real(*a))
     z = torch.randn(1, G.z_dim)
+    G(z)  # the cpu backend's first forward also probes its upsampling weights on the reference
+    backends.forget_plans()
+    monkeypatch.setattr(backends, "_make_plan", lambda *a: made.append(a) or real(*a))
     G(z)
     G(z)
     assert len(made) == 1  # one plan for the first forward, cached after; no op resolved its own
@@ -220,11 +239,13 @@ def test_register_rejects_unknown_backends():
 def test_env_reference_honored(monkeypatch, g16):
     G = g16
     z = torch.randn(1, G.z_dim)
+    G.backend = "reference"
     before = G(z)
+    G.backend = "auto"
     monkeypatch.setenv(ENV_VAR, "reference")
     assert sf.resolve_backend("auto", "cpu") == "reference"
     assert sf.resolve_backend(None, "cpu") == "reference"
-    assert torch.equal(G(z), before)
+    assert torch.equal(G(z), before) and set(G.last_dispatch.values()) == {"reference"}
     # an explicit choice is not overridden by the environment
     monkeypatch.setenv(ENV_VAR, "triton")
     assert sf.resolve_backend("reference", "cpu") == "reference"
@@ -253,5 +274,5 @@ def test_env_unavailable_backend_raises_on_forward(monkeypatch, make_generator, 
 @pytest.mark.parametrize("value", ["", "auto"])
 def test_env_empty_or_auto_is_auto(monkeypatch, value):
     monkeypatch.setenv(ENV_VAR, value)
-    assert sf.resolve_backend("auto", "cpu") == "reference"
-    assert sf.resolve_backend(None, "cpu") == "reference"
+    assert sf.resolve_backend("auto", "cpu") == AUTO_ON_CPU
+    assert sf.resolve_backend(None, "cpu") == AUTO_ON_CPU

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import stylegan_fast as sf
+from stylegan_fast.ops import cpu_support
 from stylegan_fast.cli import main
 from tests.tolerances import assert_close
 
@@ -86,7 +87,7 @@ def test_render_unknown_backend(tmp_path):
     assert r.exit_code == 2 and "fastest" in r.output and "reference" in r.output
 
 
-@pytest.mark.parametrize("backend", ["triton", "cuda", "cpu"])
+@pytest.mark.parametrize("backend", ["triton", "cuda"] + ([] if cpu_support.kernels_built() else ["cpu"]))
 def test_render_unavailable_backend_says_why(tmp_path, small_network, backend):
     r = run("render", "--network", small_network, "--backend", backend, "--device", "cpu", "--outdir", tmp_path)
     assert r.exit_code == 1

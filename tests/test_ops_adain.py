@@ -102,3 +102,95 @@ def test_adain_shape_errors():
         adain(x, torch.zeros(2, 4), torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"shift must have shape \[N, C\] = \[2, 3\]"):
         adain(x, torch.zeros(2, 3), torch.zeros(3))
+
+
+# ---------------------------------------------------------------------------------------------
+# cpu backend (csrc/cpu/adain.cpp) against the reference
+# ---------------------------------------------------------------------------------------------
+
+from stylegan_fast.ops import cpu_support  # noqa: E402
+
+needs_cpu_kernels = pytest.mark.skipif(not cpu_support.kernels_built(),
+                                       reason="stylegan_fast._C is not built with the C++ CPU kernels")
+
+
+def _with_threads(fn, threads):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(saved)
+
+
+# The last two are split over two threads (>= 2 * 65536 elements).
+_CPU_SHAPES = [(1, 67, 5, 7), (3, 1, 13, 11), (2, 5, 1, 1), (2, 3, 1, 9), (1, 2, 33, 17), (2, 3, 150, 230),
+               (1, 67, 44, 45)]
+
+
+@needs_cpu_kernels
+@pytest.mark.parametrize("eps", [1e-8, 1e-3])
+@pytest.mark.parametrize("offset,spread", [(1.3, 2.5), (5.0, 0.5), (0.0, 1e-3)], ids=["typical", "offset", "tiny"])
+@pytest.mark.parametrize("shape", _CPU_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_adain_cpu_matches_reference(shape, offset, spread, eps):
+    x = (randn(shape, seed=400) * spread + offset).float()
+    scale = (randn(shape[:2], seed=401) + 1.0).float()  # some negative scales too
+    shift = randn(shape[:2], seed=402, scale=0.5).float()
+    one, two = (_with_threads(lambda: adain(x, scale, shift, eps=eps, backend="cpu"), t) for t in (1, 2))
+    ref = adain(x, scale, shift, eps=eps, backend="reference")
+    assert one.dtype == torch.float32 and one.shape == x.shape
+    assert torch.equal(one, two), "cpu result depends on the thread count"
+    assert_close(one, ref)
+    exact = adain(x.double(), scale.double(), shift.double(), eps=eps, backend="reference")
+    assert_close(one, exact, dtype=torch.float32)
+    if shape[2] * shape[3] > 1 and eps < spread ** 2:  # a real normalization: output std ~ |scale|
+        assert (one - shift[:, :, None, None]).abs().amax(dim=[2, 3]).gt(0.5 * scale.abs()).all()
+
+
+@needs_cpu_kernels
+def test_adain_cpu_constant_planes_and_layouts():
+    # A constant plane (variance 0) gives exactly the shift; non-contiguous and float64 inputs as the reference.
+    x = randn((2, 3, 6, 5), seed=410).float()
+    x[0, 1] = 7.25
+    scale, shift = randn((2, 3), seed=411).float(), randn((2, 3), seed=412).float()
+    y = adain(x, scale, shift, backend="cpu")
+    assert torch.equal(y[0, 1], shift[0, 1].expand(6, 5))
+    assert_close(y, adain(x, scale, shift, backend="reference"))
+    xt = x.transpose(2, 3)
+    assert_close(adain(xt, scale, shift, backend="cpu"), adain(xt, scale, shift, backend="reference"))
+    assert_close(adain(x, scale.double(), shift.t().contiguous().t(), backend="cpu"),
+                 adain(x, scale, shift, backend="reference"))
+
+
+@needs_cpu_kernels
+def test_adain_cpu_bad_input():
+    import importlib
+
+    cpu_adain = importlib.import_module("stylegan_fast.ops.adain.cpu").adain
+    x, scale, shift = torch.zeros(2, 3, 4, 4), torch.ones(2, 3), torch.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"x is on meta; the cpu backend's kernels take CPU tensors"):
+        cpu_adain(x.to("meta"), scale, shift, 1e-8)
+    with pytest.raises(ValueError, match=r"x must be a floating-point tensor .*got torch.int32"):
+        cpu_adain(x.int(), scale, shift, 1e-8)
+    with pytest.raises(ValueError, match=r"x must have shape \[\*, \*, \*, \*\], got \[2, 3, 16\]"):
+        cpu_adain(x.reshape(2, 3, 16), scale, shift, 1e-8)
+    with pytest.raises(ValueError, match=r"scale must have shape \[2, 3\], got \[3, 2\]"):
+        cpu_adain(x, scale.t(), shift, 1e-8)
+    with pytest.raises(ValueError, match=r"shift must have shape \[2, 3\], got \[2, 3, 1\]"):
+        cpu_adain(x, scale, shift[..., None], 1e-8)
+    with pytest.raises(ValueError, match=r"adain needs planes with at least one element"):
+        cpu_adain(torch.zeros(2, 3, 0, 4), scale, shift, 1e-8)
+
+
+@needs_cpu_kernels
+def test_adain_cpu_variance_of_planes_with_a_large_mean():
+    # |mean| / std = 1e6: E[x^2] - mean^2 cancels (even in double); the output's std must still be |scale|
+    # (the mean itself is float32-rounded, so only the spread is checked, against float64 statistics of x).
+    x = (randn((2, 4, 64, 64), seed=420) * 1e-2 + 1e4).float()
+    x[1, 2] = 7.25  # and a constant plane
+    scale, shift = (randn((2, 4), seed=421) + 1.0).float(), randn((2, 4), seed=422).float()
+    y = _with_threads(lambda: adain(x, scale, shift, backend="cpu"), 2).double()
+    var = x.double().var(dim=[2, 3], unbiased=False)
+    expected_std = scale.double().abs() * (var / (var + 1e-8)).sqrt()
+    assert_close(y.std(dim=[2, 3], unbiased=False), expected_std, dtype=torch.float32)
+    assert torch.equal(y[1, 2].float(), shift[1, 2].expand(64, 64))

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from stylegan_fast.ops import modulated_conv2d, setup_filter
+from stylegan_fast.ops import cpu_support, modulated_conv2d, setup_filter
 from stylegan_fast.ops.modulated_conv2d import reference
 from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
-from tests.tolerances import assert_close
+from tests.tolerances import WINOGRAD_FP32, assert_close
 
 
 def _sample_weights(w, s_n, demodulate):
@@ -259,3 +259,23 @@ def test_modulated_conv2d_shape_errors():
         modulated_conv2d(x, w, s, up=2)
     with pytest.raises(ValueError, match=r"up must be 1 or 2"):
         modulated_conv2d(x, w, s, up=3, resample_filter=setup_filter([1, 3, 3, 1]))
+
+
+@pytest.mark.skipif(not cpu_support.kernels_built(), reason="stylegan_fast._C has no CPU kernels")
+@pytest.mark.parametrize("demod", [True, False])
+@pytest.mark.parametrize("shp", _SHAPES + [(3, 67, 9, 5, 6, 3, 1), (1, 5, 1, 1, 4, 3, 2)],
+                         ids=lambda s: "x".join(map(str, s[:4])) + f"-o{s[4]}k{s[5]}-up{s[6]}")
+def test_modulated_conv2d_cpu_matches_per_sample_loops(shp, demod):
+    """The cpu backend (Winograd for 3x3): the loops' result within the Winograd tolerance, the same bits
+    for 1 and 2 threads."""
+    n, i, h, w, o, k, up = shp
+    x, weight, styles = _inputs(n, i, h, w, o, k, 170, torch.float32)
+    f = setup_filter([1, 3, 3, 1]) if up == 2 else None
+    results = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        results.append(modulated_conv2d(x, weight, styles, demodulate=demod, up=up, resample_filter=f, backend="cpu"))
+    expected = modulated_conv2d_loops(x.double(), weight.double(), styles.double(), demod, up)
+    assert expected.abs().max() > 0.1
+    assert_close(results[0], expected, **WINOGRAD_FP32)
+    assert torch.equal(results[0], results[1])

@@ -143,3 +143,123 @@ def test_noise_bias_act_errors():
         noise_bias_act(torch.zeros(2, 3), noise=torch.zeros(2, 1, 4, 5), noise_strength=torch.ones(()))
     with pytest.raises(ValueError, match=r"bias has 4 values"):
         noise_bias_act(x, bias=torch.zeros(4))
+
+
+# ---------------------------------------------------------------------------------------------
+# cpu backend (csrc/cpu/noise_bias_act.cpp) against the reference
+# ---------------------------------------------------------------------------------------------
+
+from stylegan_fast.ops import cpu_support  # noqa: E402
+
+needs_cpu_kernels = pytest.mark.skipif(not cpu_support.kernels_built(),
+                                       reason="stylegan_fast._C is not built with the C++ CPU kernels")
+
+# Odd sizes; the large ones are split by two threads (>= 2 * 65536 elements), the 4-D one into
+# several blocks per plane (> 16384 elements).
+_CPU_SHAPES = [(1, 67, 5, 7), (3, 1, 13, 11), (2, 5, 33, 17)]
+_CPU_LARGE = (2, 3, 150, 230)
+_CPU_SHAPES_2D = [(1, 1), (3, 67), (300, 513)]
+_CPU_NOISE_MODES = ["none", "scalar-batch1", "scalar-batchN", "channel-batch1", "channel-batchN"]
+
+
+def _run_with_threads(fn, threads):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _cpu_vs_reference(x, bias, noise, strength, **kwargs):
+    ref = noise_bias_act(x, bias, noise, strength, backend="reference", **kwargs)
+    one, two = (_run_with_threads(lambda: noise_bias_act(x, bias, noise, strength, backend="cpu", **kwargs), t)
+                for t in (1, 2))
+    assert one.dtype == torch.float32 and one.shape == x.shape
+    assert torch.equal(one, two), "cpu result depends on the thread count"
+    assert_close(one, ref)
+    return one, ref
+
+
+_CPU_PARAMS = [pytest.param(shape, act, alpha, gain, noise_mode, use_bias, clamp,
+                            id=f"{'x'.join(map(str, shape))}-{act}-{alpha}-{gain}-{noise_mode}-bias{use_bias}-{clamp}")
+               for shape in _CPU_SHAPES
+               for act, alpha, gain in [("linear", None, None), ("relu", None, None), ("lrelu", None, None),
+                                        ("lrelu", 0.1, 0.5), ("linear", None, 3.0)]
+               for noise_mode in _CPU_NOISE_MODES for use_bias in (True, False) for clamp in (None, 0.7)]
+_CPU_PARAMS += [pytest.param(_CPU_LARGE, "lrelu", None, None, noise_mode, True, clamp,
+                             id=f"{'x'.join(map(str, _CPU_LARGE))}-lrelu-{noise_mode}-{clamp}")
+                for noise_mode in _CPU_NOISE_MODES for clamp in (None, 0.7)]
+
+
+@needs_cpu_kernels
+@pytest.mark.parametrize("shape,act,alpha,gain,noise_mode,use_bias,clamp", _CPU_PARAMS)
+def test_noise_bias_act_cpu_matches_reference(shape, act, alpha, gain, noise_mode, use_bias, clamp):
+    n, c = shape[:2]
+    x = randn(shape, seed=200).float() * 2
+    bias = randn((c,), seed=201).float() if use_bias else None
+    noise = strength = None
+    if noise_mode != "none":
+        noise = randn((1 if noise_mode.endswith("batch1") else n, 1) + shape[2:], seed=202).float()
+        strength = torch.tensor(0.7) if noise_mode.startswith("scalar") else randn((c,), seed=203).float()
+    got, ref = _cpu_vs_reference(x, bias, noise, strength, act=act, alpha=alpha, gain=gain, clamp=clamp)
+    if clamp is not None:
+        assert (ref.abs() == clamp).any() and got.abs().max() <= clamp
+    if act == "relu":
+        assert (ref == 0).any() and not (got < 0).any()
+    else:
+        assert (ref < 0).any()
+    if noise is not None:  # the noise is really added: without it the result differs
+        without = noise_bias_act(x, bias, act=act, alpha=alpha, gain=gain, clamp=clamp, backend="cpu")
+        assert (without - got).abs().max() > 0.1
+
+
+@needs_cpu_kernels
+@pytest.mark.parametrize("clamp", [None, 0.5])
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("act", ["linear", "relu", "lrelu"])
+@pytest.mark.parametrize("shape", _CPU_SHAPES_2D, ids=lambda s: "x".join(map(str, s)))
+def test_noise_bias_act_cpu_matches_reference_2d(shape, act, use_bias, clamp):
+    # The mapping network's fully connected layers: x [N, C], one value per channel.
+    x = randn(shape, seed=210).float() * 2
+    bias = randn(shape[1:], seed=211).float() if use_bias else None
+    _cpu_vs_reference(x, bias, None, None, act=act, clamp=clamp)
+
+
+@needs_cpu_kernels
+def test_noise_bias_act_cpu_other_layouts_and_dtypes():
+    # Non-contiguous x, a 3-D and a 5-D x, [N, C, 1, 1] with noise, float64 bias and strength: all as the reference.
+    x = randn((2, 6, 9, 10), seed=220).float()
+    _cpu_vs_reference(x.transpose(2, 3), randn((6,), seed=221), None, None, act="lrelu")
+    _cpu_vs_reference(x.to(memory_format=torch.channels_last), randn((6,), seed=222).float(), None, None, act="relu")
+    _cpu_vs_reference(x.reshape(2, 6, 90), randn((6,), seed=223).float(), None, None, act="lrelu", clamp=0.3)
+    _cpu_vs_reference(x.reshape(2, 6, 3, 3, 10), None, None, None, act="lrelu")
+    pixel = x[:, :, :1, :1].contiguous()  # [N, C, 1, 1] with noise [N, 1, 1, 1]
+    noise = randn((2, 1, 1, 1), seed=225).float()
+    _cpu_vs_reference(pixel, randn((6,), seed=224).float(), noise, randn((6,), seed=226), act="lrelu")
+    # The input is not modified, even where the reference could return it.
+    before = x.clone()
+    y = noise_bias_act(x, backend="cpu")
+    assert torch.equal(x, before) and torch.equal(y, x) and y.data_ptr() != x.data_ptr()
+
+
+@needs_cpu_kernels
+def test_noise_bias_act_cpu_bad_input():
+    from stylegan_fast.ops.noise_bias_act.cpu import noise_bias_act as cpu_noise_bias_act
+
+    x = torch.zeros(2, 3, 4, 5)
+    args = dict(act="lrelu", alpha=0.2, gain=1.0, clamp=None)
+    with pytest.raises(ValueError, match=r"x is on meta; the cpu backend's kernels take CPU tensors"):
+        cpu_noise_bias_act(x.to("meta"), None, None, None, **args)
+    with pytest.raises(ValueError, match=r"x must be a floating-point tensor .*got torch.int32"):
+        cpu_noise_bias_act(x.int(), None, None, None, **args)
+    with pytest.raises(ValueError, match=r"bias must have shape \[3\], got \[4\]"):
+        cpu_noise_bias_act(x, torch.zeros(4), None, None, **args)
+    with pytest.raises(ValueError, match=r"noise must have shape \[\*, 1, 4, 5\], got \[2, 3, 4, 5\]"):
+        cpu_noise_bias_act(x, None, torch.zeros(2, 3, 4, 5), torch.ones(()), **args)
+    with pytest.raises(ValueError, match=r"noise must have batch size 1 or 2"):
+        cpu_noise_bias_act(x, None, torch.zeros(3, 1, 4, 5), torch.ones(()), **args)
+    with pytest.raises(ValueError, match=r"noise_strength must be a scalar or have 3 values"):
+        cpu_noise_bias_act(x, None, torch.zeros(2, 1, 4, 5), torch.ones(2), **args)
+    with pytest.raises(ValueError, match=r"x must be a tensor \[N, C, \.\.\.\]"):
+        cpu_noise_bias_act(torch.zeros(5), None, None, None, **args)

@@ -327,3 +327,128 @@ def test_layer_noise_maps_are_the_stream_of_each_layer():
         assert torch.equal(got, noise_stream([3, 2**32 - 1], layer, h, w))
     with pytest.raises(ValueError, match=r"noise_seeds\[1\] = -1 is out of range"):
         layer_noise_maps([3, -1], sizes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The cpu backend (csrc/cpu/noise_stream.cpp, math in csrc/noise_stream.h) against the reference.
+
+from stylegan_fast.ops import cpu_support  # noqa: E402
+from stylegan_fast.ops.noise_stream import cpu as noise_cpu  # noqa: E402
+
+_needs_cpu_kernels = pytest.mark.skipif(not cpu_support.kernels_built(),
+                                        reason="stylegan_fast._C is not built with the CPU kernels")
+LIBM_ATOL = 4e-6  # only libm logf/cosf may differ from torch's: 8 ulps at the largest |z| ~ 5.7
+
+
+def cpu_philox(counters, keys, rounds=10):
+    """The C++ stream math element by element: counters [M, 4], keys [M, 2] (int64 words) ->
+    (words [M, 4] int64, uniforms [M, 2] float32 of w0 and w1, normals [M] float32)."""
+    counters, keys = counters.to(torch.int64).contiguous(), keys.to(torch.int64).contiguous()
+    m = counters.shape[0]
+    words = torch.empty(m, 4, dtype=torch.int64)
+    uniforms, normals = torch.empty(m, 2), torch.empty(m)
+    cpu_support.native().noise_stream_philox(counters.data_ptr(), keys.data_ptr(), words.data_ptr(),
+                                             uniforms.data_ptr(), normals.data_ptr(), m, rounds)
+    return words, uniforms, normals
+
+
+@_needs_cpu_kernels
+@pytest.mark.parametrize("rounds,ctr,key,expected", [k[1:] for k in KAT], ids=[k[0] for k in KAT])
+def test_noise_stream_cpu_philox_matches_kat(rounds, ctr, key, expected):
+    words, _, _ = cpu_philox(torch.tensor([ctr]), torch.tensor([key]), rounds)
+    assert tuple(words[0].tolist()) == expected
+
+
+@_needs_cpu_kernels
+def test_noise_stream_cpu_words_and_uniforms_are_exact():
+    """Random 32-bit counters and keys plus edge words: the words and uniforms bit for bit, the normals
+    within libm ulps of the reference and of the math-module derivation."""
+    g = torch.Generator().manual_seed(11)
+    counters = torch.randint(0, 2**32, (4000, 4), generator=g, dtype=torch.int64)
+    keys = torch.randint(0, 2**32, (4000, 2), generator=g, dtype=torch.int64)
+    counters[:len(EDGE_WORDS), 0] = torch.tensor(EDGE_WORDS)
+    counters[:8, 1:] = 0
+    words, uniforms, normals = cpu_philox(counters, keys)
+    want = torch.stack(philox4x32(counters.unbind(1), keys.unbind(1)), 1)
+    assert torch.equal(words, want)
+    assert torch.equal(uniforms, reference.uniform_from_word(want[:, :2]))
+    ref_z = reference.normal_from_uniforms(uniforms[:, 0], uniforms[:, 1])
+    assert (normals - ref_z).abs().max().item() <= LIBM_ATOL
+    assert (normals == ref_z).float().mean().item() > 0.5  # most values agree exactly
+    for i in range(0, 4000, 37):
+        assert math.isclose(normals[i].item(), py_normal(*want[i, :2].tolist()), abs_tol=LIBM_ATOL), f"element {i}"
+
+
+@_needs_cpu_kernels
+def test_noise_stream_cpu_edge_uniforms():
+    """The uniform fold at the int32 sign boundary and Box-Muller's clamp, on chosen words."""
+    w = torch.tensor([v for v in EDGE_WORDS for _ in EDGE_WORDS], dtype=torch.int64)
+    w1 = torch.tensor([v for _ in EDGE_WORDS for v in EDGE_WORDS], dtype=torch.int64)
+    # zero-round Philox returns the counter: the words are chosen directly
+    _, uniforms, normals = cpu_philox(torch.stack([w, w1, w, w], 1), torch.zeros(len(w), 2), rounds=0)
+    assert torch.equal(uniforms[:, 0], reference.uniform_from_word(w))
+    assert torch.equal(uniforms[:, 1], reference.uniform_from_word(w1))
+    want = torch.tensor([py_normal(int(a), int(b)) for a, b in zip(w, w1)], dtype=torch.float64)
+    assert (normals.double() - want).abs().max().item() <= LIBM_ATOL
+    assert normals[0].item() == pytest.approx(math.sqrt(-2 * math.log(f32(1e-7))), rel=1e-6)  # u0 = 0 clamped
+
+
+_CPU_MAPS = [([0], 0, 1, 1), ([3, 2**32 - 1, 424242], 5, 17, 33), ([M32], 2**31 - 1, 5, 64),
+             ([7, 8], 1, 70, 90), ([123456789], 3, 129, 63)]  # 6300 and 8127 pixels: several blocks
+
+
+@_needs_cpu_kernels
+@pytest.mark.parametrize("seeds,layer,height,width", _CPU_MAPS,
+                         ids=[f"n{len(s)}-layer{l}-{h}x{w}" for s, l, h, w in _CPU_MAPS])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64], ids=["fp32", "fp16", "fp64"])
+def test_noise_stream_cpu_matches_reference(seeds, layer, height, width, dtype):
+    from stylegan_fast.ops.noise_stream import _op
+
+    assert "cpu" in _op.implementations
+    previous = torch.get_num_threads()
+    try:
+        maps = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            maps.append(noise_stream(seeds, layer, height, width, dtype=dtype, backend="cpu"))
+    finally:
+        torch.set_num_threads(previous)
+    got = maps[0]
+    assert got.dtype == dtype and tuple(got.shape) == (len(seeds), 1, height, width)
+    assert torch.equal(maps[0], maps[1]), "1 and 2 threads differ"
+    ref32 = noise_stream(seeds, layer, height, width, backend="reference")
+    got32 = noise_stream(seeds, layer, height, width, backend="cpu")
+    assert torch.equal(got, got32.to(dtype))
+    assert (got32 - ref32).abs().max().item() <= LIBM_ATOL
+    # Pixel p of map n is the C++ element math at counter (p, 0, 0, 0), key (seed n, layer), bit for bit.
+    pixels = height * width
+    counters = torch.zeros(len(seeds) * pixels, 4, dtype=torch.int64)
+    counters[:, 0] = torch.arange(pixels).repeat(len(seeds))
+    keys = torch.tensor([[s, layer] for s in seeds for _ in range(pixels)], dtype=torch.int64)
+    _, _, normals = cpu_philox(counters, keys)
+    assert torch.equal(got32.flatten(), normals)
+
+
+@_needs_cpu_kernels
+def test_layer_noise_maps_cpu():
+    from stylegan_fast.ops import layer_noise_maps
+
+    sizes = [(4, 4), (8, 8), (8, 8), (5, 7), (64, 96)]
+    seeds = [3, 2**32 - 1]
+    maps = layer_noise_maps(seeds, sizes, backend="cpu")
+    ref = layer_noise_maps(seeds, sizes, backend="reference")
+    for layer, ((h, w), got, want) in enumerate(zip(sizes, maps, ref)):
+        assert torch.equal(got, noise_stream(seeds, layer, h, w, backend="cpu"))
+        assert (got - want).abs().max().item() <= LIBM_ATOL, f"layer {layer}"
+
+
+@_needs_cpu_kernels
+def test_noise_stream_cpu_bad_inputs():
+    with pytest.raises(ValueError, match=r"draws maps on the CPU, got device meta"):
+        noise_cpu.noise_stream(torch.tensor([1]), 0, 4, 4, device="meta")
+    with pytest.raises(ValueError, match=r"noise_seeds is on meta; the cpu backend's kernels take CPU tensors"):
+        noise_cpu.noise_stream(torch.tensor([1], device="meta"), 0, 4, 4, device="cpu")
+    with pytest.raises(ValueError, match=r"noise_seeds must be an integer tensor, got torch.float32"):
+        noise_cpu.noise_stream(torch.tensor([1.0]), 0, 4, 4)
+    with pytest.raises(ValueError, match=r"noise_seeds must have shape \[\*\], got \[1, 2\]"):
+        noise_cpu.noise_stream(torch.tensor([[1, 2]]), 0, 4, 4)

@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from stylegan_fast import backends
-from stylegan_fast.ops import modulated_conv2d, noise_bias_act, setup_filter
+from stylegan_fast.ops import cpu_support, modulated_conv2d, noise_bias_act, setup_filter
 from stylegan_fast.ops.styled_conv2d import styled_conv2d
 from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
-from tests.tolerances import assert_close
+from tests.tolerances import WINOGRAD_FP32, assert_close
 
 
 def styled_conv2d_derivation(x, weight, styles, bias, noise, strength, up, clamp):
@@ -144,3 +144,29 @@ def test_styled_conv2d_argument_errors():
         kw.update(overrides)
         with pytest.raises(ValueError, match=message):
             styled_conv2d(**kw)
+
+
+@pytest.mark.skipif(not cpu_support.kernels_built(), reason="stylegan_fast._C has no CPU kernels")
+@pytest.mark.parametrize("isa", cpu_support.native().cpu_supported_isas() if cpu_support.kernels_built() else [])
+@pytest.mark.parametrize("shape", SHAPES + [(2, 67, 9, 6, 5, 3, 1), (1, 3, 1, 1, 2, 3, 2)],
+                         ids=lambda s: "x".join(map(str, s[:4])) + f"-o{s[4]}k{s[5]}-up{s[6]}")
+@pytest.mark.parametrize("noise,clamp", [("none", None), ("shared", 0.5), ("per-sample", 0.5)])
+def test_styled_conv2d_cpu_matches_per_sample_derivation(isa, shape, noise, clamp):
+    """The cpu backend (Winograd for 3x3, every ISA this CPU runs): equal to the derivation within the
+    Winograd tolerance, the same bits for 1 and 2 threads."""
+    x, weight, styles, bias, noise_t, strength, f = _inputs(shape, torch.float32, noise)
+    up = shape[-1]
+    want = styled_conv2d_derivation(x, weight, styles, bias, noise_t, strength, up, clamp)
+    results = []
+    try:
+        cpu_support.native().cpu_set_isa(isa)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            with backends.dispatching("cpu", x.device) as plan:
+                results.append(styled_conv2d(x, weight, styles, bias, noise_t, strength, up, f, clamp))
+    finally:
+        cpu_support.native().cpu_set_isa("best")
+    assert set(plan.ran.values()) == {"cpu"} and "styled_conv2d" in plan.ran
+    assert results[0].dtype == torch.float32 and results[0].shape == want.shape
+    assert_close(results[0], want, **WINOGRAD_FP32)
+    assert torch.equal(results[0], results[1])

@@ -117,3 +117,84 @@ def test_torgb_skip_errors():
         torgb_skip(torch.zeros(8, 6, 6), w, s, b)
     with pytest.raises(ValueError, match=r"styles has 7 channels"):
         torgb_skip(x, w, torch.ones(2, 7), b)
+
+
+# ---------------------------------------------------------------------------------------------
+# The cpu backend (csrc/cpu/torgb_skip.cpp) against the reference.
+
+from stylegan_fast.ops import cpu_support  # noqa: E402
+
+_needs_cpu_kernels = pytest.mark.skipif(not cpu_support.kernels_built(),
+                                        reason="stylegan_fast._C is not built with the CPU kernels")
+
+# (N, C, H, W, img_C): odd channel counts, non-square, sizes not multiples of 4/8/16, more than
+# 4 image channels (two groups), a wide image split in several bands of rows
+_CPU_SHAPES = [(1, 1, 2, 2, 3), (2, 67, 10, 14, 3), (3, 13, 6, 22, 1), (2, 9, 18, 4, 5), (1, 6, 34, 100, 3),
+               (2, 512, 8, 8, 3), (1, 5, 7, 9, 3)]
+# resample filters: how the kernel gets them (fused 2x2 taps per phase) or not (upsample2d after)
+_CPU_FILTERS = {
+    "1331": lambda: setup_filter([1, 3, 3, 1]),
+    "4x4-random": lambda: randn((4, 4), seed=140).float(),
+    "1d-4tap": lambda: randn((4,), seed=141).float(),
+    "3tap-unfused": lambda: setup_filter([1, 2, 1]),
+}
+
+
+def _cpu_cases():
+    for shape in _CPU_SHAPES:
+        odd = shape[2] % 2 or shape[3] % 2
+        for skip_filter in [None] + ([] if odd else list(_CPU_FILTERS)):
+            for clamp in (None, 0.3):
+                for with_bias in (True, False):
+                    name = (f"{'x'.join(map(str, shape[:4]))}-rgb{shape[4]}-{skip_filter or 'noskip'}"
+                            f"-{'clamp' if clamp else 'noclamp'}-{'bias' if with_bias else 'nobias'}")
+                    yield pytest.param(shape, skip_filter, clamp, with_bias, id=name)
+
+
+@_needs_cpu_kernels
+@pytest.mark.parametrize("shape,skip_filter,clamp,with_bias", list(_cpu_cases()))
+def test_torgb_skip_cpu_matches_reference(shape, skip_filter, clamp, with_bias):
+    from stylegan_fast.ops.torgb_skip import _op
+
+    assert "cpu" in _op.implementations
+    n, c, h, w, img_c = shape
+    x = randn((n, c, h, w), seed=150).float() * 3
+    weight = randn((img_c, c, 1, 1), seed=151, scale=1 / math.sqrt(c)).float()
+    styles = (randn((n, c), seed=152) * 0.5 + 1.0).float()
+    bias = randn((img_c,), seed=153, scale=0.3).float() if with_bias else None
+    skip = None if skip_filter is None else randn((n, img_c, h // 2, w // 2), seed=154).float()
+    f = None if skip_filter is None else _CPU_FILTERS[skip_filter]()
+    args = (x, weight, styles, bias)
+    kwargs = dict(skip=skip, resample_filter=f, clamp=clamp)
+    expected = torgb_skip(*args, **kwargs, backend="reference")
+    previous = torch.get_num_threads()
+    try:
+        outputs = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            outputs.append(torgb_skip(*args, **kwargs, backend="cpu"))
+    finally:
+        torch.set_num_threads(previous)
+    got = outputs[0]
+    assert got.dtype == torch.float32 and tuple(got.shape) == (n, img_c, h, w)
+    assert torch.equal(outputs[0], outputs[1]), "1 and 2 threads differ"
+    if clamp is not None:
+        y = torgb_skip(*args, clamp=None, backend="reference")
+        assert y.abs().max() > clamp  # the clamp bites
+    assert_close(got, expected, dtype=torch.float32)
+
+
+@_needs_cpu_kernels
+def test_torgb_skip_cpu_bad_inputs():
+    x, w, s, b = torch.zeros(2, 8, 6, 6), torch.zeros(3, 8, 1, 1), torch.ones(2, 8), torch.zeros(3)
+    f = setup_filter([1, 3, 3, 1])
+    with pytest.raises(ValueError, match=r"x has 8 input channels \(weight expects\).*expected 7"):
+        torgb_skip(x, torch.zeros(3, 7, 1, 1), s, b, backend="cpu")
+    with pytest.raises(ValueError, match=r"styles has 2 samples \(x has\).*expected 3"):
+        torgb_skip(torch.zeros(3, 8, 6, 6), w, s, b, backend="cpu")
+    with pytest.raises(ValueError, match=r"bias must have shape \[3\], got \[4\]"):
+        torgb_skip(x, w, s, torch.zeros(4), backend="cpu")
+    with pytest.raises(ValueError, match=r"styles must be a floating-point tensor.*torch.int64"):
+        torgb_skip(x, w, torch.ones(2, 8, dtype=torch.int64), b, backend="cpu")
+    with pytest.raises(ValueError, match=r"skip is on meta; the cpu backend's kernels take CPU tensors"):
+        torgb_skip(x, w, s, b, skip=torch.zeros(2, 3, 3, 3, device="meta"), resample_filter=f, backend="cpu")

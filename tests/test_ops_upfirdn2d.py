@@ -369,3 +369,118 @@ def test_loop_derivation_self_check():
     y = upfirdn2d_loops(x, f, 1, 1, (2, 2, 1, 1), False, 1.0).numpy()[0, 0]
     np.testing.assert_array_equal(y[1:3, 1:4], f)
     assert math.isclose(y.sum(), f.sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# cpu backend (csrc/cpu/upfirdn2d.cpp) against the reference
+# ---------------------------------------------------------------------------------------------
+
+from stylegan_fast.ops import cpu_support  # noqa: E402
+
+needs_cpu_kernels = pytest.mark.skipif(not cpu_support.kernels_built(),
+                                       reason="stylegan_fast._C is not built with the C++ CPU kernels")
+
+_CPU_SHAPES = [(1, 67, 5, 7), (2, 3, 13, 9), (1, 5, 2, 11), (3, 1, 17, 6)]
+_CPU_FILTERS = {  # name -> filter (float32, as setup_filter makes them)
+    "1331-2d": lambda: setup_filter([1, 3, 3, 1]),
+    "121-2d": lambda: setup_filter([1, 2, 1]),
+    "random-2x5": lambda: _filter("f2d3x4", seed=300).float()[:2].repeat(1, 2)[:, :5],
+    "random-sep4": lambda: _filter("sep4", seed=301).float(),
+    "sep8": lambda: setup_filter([1, 3, 5, 7, 7, 5, 3, 1]),
+    "none": lambda: None,
+}
+
+
+def _cpu_padding(mode, f):
+    """Paddings valid for any input size: 'full' (every overlap), 'same' (filter2d's), 'crop' (negative on one side:
+    the first column, the last row)."""
+    fh, fw = (1, 1) if f is None else (f.shape[0], f.shape[-1])
+    return {"full": (fw - 1, fw - 1, fh - 1, fh - 1), "same": (fw // 2, (fw - 1) // 2, fh // 2, (fh - 1) // 2),
+            "crop": (-1, fw, fh, -1)}[mode]
+
+
+def _with_threads(fn, threads):
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _cpu_vs_reference(fn, nonzero=True):
+    """fn(backend) on the cpu backend with 1 and 2 threads (bitwise equal) and on the reference."""
+    one, two = (_with_threads(lambda: fn("cpu"), t) for t in (1, 2))
+    ref = fn("reference")
+    assert one.dtype == torch.float32 and one.shape == ref.shape
+    assert torch.equal(one, two), "cpu result depends on the thread count"
+    if nonzero:
+        assert ref.abs().max() > 0.1
+    assert_close(one, ref)
+    return one
+
+
+_CPU_PARAMS = [pytest.param(_CPU_SHAPES[k % len(_CPU_SHAPES)], kind, up, down, flip, pad,
+                            id=f"{_shape_id(_CPU_SHAPES[k % len(_CPU_SHAPES)])}-{kind}-up{up}-down{down}-"
+                               f"{'corr' if flip else 'conv'}-{pad}")
+               for k, (kind, (up, down), flip, pad) in enumerate(
+                   (kind, ud, flip, pad) for kind in _CPU_FILTERS for ud in [(1, 1), (2, 1), (1, 2), (2, 2), (3, 2)]
+                   for flip in (False, True) for pad in ("full", "same", "crop"))]
+
+
+@needs_cpu_kernels
+@pytest.mark.parametrize("shape,kind,up,down,flip,pad", _CPU_PARAMS)
+def test_upfirdn2d_cpu_matches_reference(shape, kind, up, down, flip, pad):
+    x = randn(shape, seed=310).float()
+    f = _CPU_FILTERS[kind]()
+    gain = 2.5 if flip else 1.0
+    # Some cases are all zeros (e.g. up=down=2 shifted by one: every output lands on an inserted zero).
+    _cpu_vs_reference(lambda b: upfirdn2d(x, f, up=up, down=down, padding=_cpu_padding(pad, f), flip_filter=flip,
+                                          gain=gain, backend=b), nonzero=False)
+
+
+# Large enough for two threads (one plane: split into bands of rows), StyleGAN's uses and odd sizes.
+@needs_cpu_kernels
+@pytest.mark.parametrize("shape", [(2, 3, 150, 230), (1, 1, 301, 299), (1, 33, 64, 48)], ids=_shape_id)
+@pytest.mark.parametrize("helper", ["upsample2d-1331", "downsample2d-1331", "filter2d-121", "filter2d-sep8",
+                                    "upfirdn2d-1331-pad1-gain4"])
+def test_upfirdn2d_cpu_matches_reference_stylegan(shape, helper):
+    x = randn(shape, seed=320).float()
+    name, taps = helper.split("-")[:2]
+    f = setup_filter({"1331": [1, 3, 3, 1], "121": [1, 2, 1], "sep8": [1, 3, 5, 7, 7, 5, 3, 1]}[taps])
+    fns = {"upsample2d": lambda b: upsample2d(x, f, backend=b), "downsample2d": lambda b: downsample2d(x, f, backend=b),
+           "filter2d": lambda b: filter2d(x, f, backend=b),
+           "upfirdn2d": lambda b: upfirdn2d(x, f, padding=1, gain=4, backend=b)}
+    y = _cpu_vs_reference(fns[name])
+    assert y.shape[:2] == x.shape[:2]
+
+
+@needs_cpu_kernels
+def test_upfirdn2d_cpu_non_contiguous_and_float64_filter():
+    x = randn((2, 4, 9, 11), seed=330).float()
+    f = randn((3, 4), seed=331)  # float64 taps: rounded to float32 as the reference does
+    _cpu_vs_reference(lambda b: upfirdn2d(x.transpose(2, 3), f, up=2, padding=(2, 1, 1, 2), backend=b))
+    _cpu_vs_reference(lambda b: upfirdn2d(x.to(memory_format=torch.channels_last), f, down=2, padding=1, backend=b))
+
+
+@needs_cpu_kernels
+def test_upfirdn2d_cpu_bad_input():
+    import importlib
+
+    cpu_upfirdn2d = importlib.import_module("stylegan_fast.ops.upfirdn2d.cpu").upfirdn2d
+    x, f = torch.zeros(1, 2, 4, 4), setup_filter([1, 3, 3, 1])
+    with pytest.raises(ValueError, match=r"x is on meta; the cpu backend's kernels take CPU tensors"):
+        cpu_upfirdn2d(x.to("meta"), f)
+    with pytest.raises(ValueError, match=r"x must be a floating-point tensor .*got torch.int64"):
+        cpu_upfirdn2d(x.long(), f)
+    with pytest.raises(ValueError, match=r"x must have shape \[\*, \*, \*, \*\], got \[2, 4, 4\]"):
+        cpu_upfirdn2d(x[0], f)
+    with pytest.raises(ValueError, match=r"f is on meta"):
+        cpu_upfirdn2d(x, f.to("meta"))
+    with pytest.raises(ValueError, match=r"f must be 1-D \(separable\) or 2-D and non-empty, got shape \[1, 2, 2\]"):
+        cpu_upfirdn2d(x, torch.ones(1, 2, 2))
+    with pytest.raises(ValueError, match=r"up and down must be >= 1, got up=0"):
+        cpu_upfirdn2d(x, f, up=0)
+    with pytest.raises(ValueError, match=r"the upsampled, padded width \(4 \* 1 \+ -1 \+ 0 = 3\) is smaller than "
+                                         r"the filter \(4 taps\)"):
+        cpu_upfirdn2d(x, f, padding=(-1, 0, 0, 0))

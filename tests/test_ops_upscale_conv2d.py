@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from stylegan_fast.ops import upscale_conv2d
+from stylegan_fast.ops import cpu_support, upscale_conv2d
 from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
-from tests.tolerances import assert_close
+from tests.tolerances import WINOGRAD_FP32, assert_close
 
 
 def _nearest2x_loops(x):
@@ -162,3 +162,21 @@ def test_upscale_conv2d_errors():
         upscale_conv2d(torch.zeros(2, 4, 4), torch.zeros(3, 2, 3, 3), fused=True)
     with pytest.raises(ValueError, match=r"weight must be a 4-D tensor"):
         upscale_conv2d(torch.zeros(1, 2, 4, 4), torch.zeros(3, 2, 3), fused=True)
+
+
+@pytest.mark.skipif(not cpu_support.kernels_built(), reason="stylegan_fast._C has no CPU kernels")
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("shp", _SHAPES + [(2, 33, 6, 3, 5)], ids=lambda s: "x".join(map(str, s[:4])) + f"-o{s[4]}")
+def test_upscale_conv2d_cpu_matches_explicit_loops(shp, fused):
+    """The cpu backend (its four phases as one Winograd convolution): the loops' result, the same bits for
+    1 and 2 threads."""
+    n, i, h, w, o = shp
+    x, weight = _inputs(n, i, h, w, o, torch.float32, seed=160)
+    results = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        results.append(upscale_conv2d(x, weight, fused=fused, backend="cpu"))
+    expected = upscale_conv2d_loops(x.double(), weight.double(), fused)
+    assert expected.abs().max() > 0.1
+    assert_close(results[0], expected, **WINOGRAD_FP32)
+    assert torch.equal(results[0], results[1])

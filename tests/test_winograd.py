@@ -81,7 +81,7 @@ def test_phase_kernels_reproduce_the_upsampling_conv():
     fir = setup_filter([1, 3, 3, 1])
     probe = lambda xx, ww: modulated.modulated_conv2d(xx, ww, torch.ones(xx.shape[0], ww.shape[1], dtype=ww.dtype),
                                                        demodulate=False, up=2, resample_filter=fir.double())
-    k = winograd.phase_kernels(probe, w, block=2)  # [4 * O, I, 3, 3]
+    k = winograd.phase_kernels(probe, w)  # [4 * O, I, 3, 3]
     phases = F.conv2d(x, k, padding=1).reshape(2, 2, 2, 4, 4, 5)  # [n, ay, ax, o, Y, X]
     got = phases.permute(0, 3, 4, 1, 5, 2).reshape(2, 4, 8, 10)
     want = _transposed_conv_then_fir_loops(x, w, fir)
@@ -172,5 +172,5 @@ def test_phase_kernels_refuse_a_filter_padded_after_upsampling():
     """StyleGAN1's upscale conv then blur: right inside the image, wrong at its borders."""
     from stylegan_fast.ops.stylegan1_conv2d import reference as stylegan1
     blur = setup_filter([1, 2, 1]).double()
-    with pytest.raises(ValueError, match="not at its borders"):
+    with pytest.raises(ValueError, match="at the borders"):
         winograd.phase_kernels(lambda xx, ww: stylegan1.convolve(xx, ww, 1.0, "up", False, blur), randn((2, 3, 3, 3), 6))

@@ -46,43 +46,43 @@ def transform_weight(kernels: torch.Tensor) -> torch.Tensor:
     return u.reshape(36, *kernels.shape[:2]).to(torch.float32).contiguous()
 
 
-def phase_kernels(upsampling_conv: Callable, weight: torch.Tensor, block: int = 64) -> torch.Tensor:
+def phase_kernels(upsampling_conv: Callable, weight: torch.Tensor) -> torch.Tensor:
     """The four phases of a 2x upsampling convolution as 3x3 kernels [4 * O, I, 3, 3] (float64),
     row (2 * ay + ax) * O + o, such that
 
         upsampling_conv(x, weight)[n, o, 2Y + ay, 2X + ax] = conv2d(x, kernels, padding=1)[n, row, Y, X]
 
-    ``upsampling_conv(x, w)`` ([N, I, H, W], [O, I, 3, 3]) -> [N, O, 2H, 2W] must be linear in x,
-    shift-equivariant on the 2x grid, every output pixel reading a 3x3 input neighbourhood, with
-    the input zero outside the image and nothing padded after that (a filter applied to the
-    upsampled result with its own zero padding differs at the borders); the kernels are checked
-    on a random input and a ValueError says when the op is not of this kind. Found by applying it to an impulse in float64, one
-    input channel at a time (the weight reshaped to [O * I, 1, 3, 3]), ``block`` outputs per call,
-    with every op on the reference backend."""
+    ``upsampling_conv(x, w)`` ([N, I, H, W], [O, I, 3, 3]) -> [N, O, 2H, 2W] must be linear in x and w,
+    apply w[o, i] to input channel i for output channel o, be shift-equivariant on the 2x grid with
+    every output pixel reading a 3x3 input neighbourhood, with the input zero outside the image and
+    nothing padded after that (a filter applied to the upsampled result with its own zero padding
+    differs at the borders). The phase kernels of each of the 9 one-hot 3x3 kernels come from the
+    op's response to an impulse (float64, every op on the reference backend); those of ``weight``
+    are their combination, checked against the op on a random input: a ValueError says when the
+    op is not of this kind."""
     out_channels, in_channels = weight.shape[:2]
     impulse = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
     impulse[0, 0, 2, 2] = 1
-    flat = weight.detach().to(torch.float64).reshape(out_channels * in_channels, 1, *weight.shape[2:])
+    basis = torch.eye(9, dtype=torch.float64).reshape(9, 1, 3, 3)  # 9 kernels from 1 input channel
     with backends.overriding("reference", impulse.device):
-        response = torch.cat([upsampling_conv(impulse, flat[i:i + block * in_channels])
-                              for i in range(0, flat.shape[0], block * in_channels)], dim=1)  # [1, O*I, 10, 10]
-    response = response.reshape(out_channels, in_channels, 5, 2, 5, 2)  # [o, i, Y, ay, X, ax]
+        response = upsampling_conv(impulse, basis).reshape(9, 5, 2, 5, 2)  # [tap, Y, ay, X, ax]
     # With the impulse at (2, 2), output pixel Y reads it through kernel row 3 - Y (Y = 1, 2, 3).
     outside = response.abs().clone()
-    outside[:, :, 1:4, :, 1:4, :] = 0
+    outside[:, 1:4, :, 1:4, :] = 0
     if outside.max() > 0:
         raise ValueError("not a 3x3-per-phase 2x upsampling convolution: its response to an impulse reaches "
                          "beyond one low-resolution pixel on each side")
-    kernels = response[:, :, 1:4, :, 1:4, :].flip(2, 4)  # [o, i, ky, ay, kx, ax]
-    kernels = kernels.permute(3, 5, 0, 1, 2, 4).reshape(4 * out_channels, in_channels, 3, 3)
+    per_tap = response[:, 1:4, :, 1:4, :].flip(1, 3).permute(0, 2, 4, 1, 3)  # [tap, ay, ax, ky, kx]
+    w = weight.detach().to(torch.float64).reshape(out_channels, in_channels, 9)
+    kernels = torch.einsum("oit,tabyx->aboiyx", w, per_tap).reshape(4 * out_channels, in_channels, 3, 3)
     x = torch.randn(1, in_channels, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     with backends.overriding("reference", impulse.device):
         want = upsampling_conv(x, weight.detach().to(torch.float64))  # [1, O, 6, 8]
     got = torch.nn.functional.conv2d(x, kernels, padding=1).reshape(2, 2, out_channels, 3, 4)
     got = got.permute(2, 3, 0, 4, 1).reshape(1, out_channels, 6, 8)
     if not torch.allclose(got, want, rtol=1e-9, atol=1e-9 * float(want.abs().max())):
-        raise ValueError("not a 2x upsampling convolution of 3x3 phases: the phase kernels reproduce it inside the "
-                         "image but not at its borders (it pads something after upsampling)")
+        raise ValueError("not a 2x upsampling convolution of 3x3 phases: the phase kernels do not reproduce it "
+                         "(at the borders: it pads something after upsampling)")
     return kernels
 
 

@@ -1,12 +1,14 @@
 """Instance normalization followed by a per-sample, per-channel affine (AdaIN)."""
 from __future__ import annotations
 
+from ..cpu_support import register_cpu
 from ..dispatch import Op, needs_grad, check_ndim
 from ..triton_support import register_triton
 from . import reference
 
 _op = Op("adain", reference.adain)
 register_triton(_op, f"{__name__}.triton_kernels", "adain")
+register_cpu(_op, f"{__name__}.cpu", "adain")
 
 
 def adain(x, scale, shift, eps=1e-8, backend=None):

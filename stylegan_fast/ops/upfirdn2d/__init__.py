@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import torch
 
+from ..cpu_support import register_cpu
 from ..dispatch import Op, needs_grad, check_ndim
 from ..triton_support import register_triton
 from . import reference
 
 _op = Op("upfirdn2d", reference.upfirdn2d)
 register_triton(_op, f"{__name__}.triton_kernels", "upfirdn2d")
+register_cpu(_op, f"{__name__}.cpu", "upfirdn2d")
 
 
 def _normalize_padding(padding):

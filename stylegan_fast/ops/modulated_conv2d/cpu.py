@@ -1,0 +1,45 @@
+"""modulated_conv2d on the cpu backend: one Winograd convolution (ops/winograd.py).
+
+The style scales the input in the input transform and demodulation multiplies the output in the
+output transform; the weight's Winograd transform (and, for upsampling, its four phase kernels)
+and its squared sums for demodulation are computed once per weight. Kernels other than 3x3 run
+the reference's torch convolution.
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import winograd
+from ..rowwise import rowwise_linear
+from . import reference
+
+
+def _probe(x, w, resample_filter):
+    """The reference's upsampling convolution (styles 1, no demodulation), for phase_kernels."""
+    return reference.modulated_conv2d(x, w, torch.ones(x.shape[0], w.shape[1], dtype=w.dtype), demodulate=False,
+                                      up=2, resample_filter=resample_filter.to(w.dtype))
+
+
+def transformed_weight(weight, up, resample_filter):
+    """U [36, up*up*O, I] of a 3x3 weight (cached until the weight changes)."""
+    if up == 1:
+        return winograd.weight_cache.get(weight, "winograd", lambda: winograd.transform_weight(weight))
+    key = ("winograd-up2", tuple(resample_filter.flatten().tolist()))
+    return winograd.weight_cache.get(weight, key, lambda: winograd.transform_weight(
+        winograd.phase_kernels(lambda x, w: _probe(x, w, resample_filter), weight)))
+
+
+def demodulation_coefficients(weight, styles):
+    """d[n, o] = rsqrt(sum_i s[n, i]^2 * Wsq[o, i] + 1e-8), Wsq = sum over the taps of w^2 cached per weight
+    (the reference's formula and rounding)."""
+    w_sq = winograd.weight_cache.get(weight, "w_sq", lambda: weight.to(torch.float32).square().sum(dim=[2, 3]))
+    return (rowwise_linear(styles.to(torch.float32).square(), w_sq) + 1e-8).rsqrt()
+
+
+def modulated_conv2d(x, weight, styles, demodulate, up, resample_filter):
+    """The reference's signature (arguments checked by ops.modulated_conv2d)."""
+    if weight.shape[-2:] != (3, 3):
+        return reference.modulated_conv2d(x, weight, styles, demodulate, up, resample_filter)
+    demod = demodulation_coefficients(weight, styles) if demodulate else None
+    return winograd.winograd_conv(x, transformed_weight(weight, up, resample_filter), weight.shape[0], up,
+                                  scale=styles, demod=demod)
