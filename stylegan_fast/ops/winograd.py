@@ -14,13 +14,13 @@ running the op's reference on an impulse in float64, and the four run as one Win
 4x the output channels. The FIR pass disappears and the multiplies equal the transposed conv's.
 
 Transformed weights are computed in float64 once per weight and cached beside it (``WeightCache``:
-recomputed when the tensor is modified in place or replaced). Work runs in chunks of tile rows
-sized so that V and M stay in cache between the three steps.
+recomputed when the tensor is modified in place or replaced). A layer runs as one call of each
+step, or in chunks of tile rows when V would exceed ``CHUNK_BYTES``.
 """
 from __future__ import annotations
 
 import weakref
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 
@@ -35,8 +35,8 @@ BT = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
       [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
 AT = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
 
-CHUNK_BYTES = 2 << 20  # least size of V (and of M) per chunk of tile rows; at least U's size too, so
-                       # that reading U once per chunk costs at most as much as V
+CHUNK_BYTES = 256 << 20  # the most memory V (and M) may take: larger layers run in chunks of tile rows
+# (measured: whole layers beat cache-sized chunks, whose extra GEMM calls cost more than they save)
 
 
 def transform_weight(kernels: torch.Tensor) -> torch.Tensor:
@@ -134,7 +134,7 @@ def winograd_conv(x, u, out_channels, up=1, scale=None, demod=None, noise=None, 
     bias = kernel_input("bias", bias, [out_channels])
     y = torch.empty(n, out_channels, h * up, w * up)
     bytes_per_row = 36 * max(in_channels, phase_channels) * tiles_w * 4
-    rows = max(1, min(total_rows, max(chunk_bytes, u.numel() * 4) // bytes_per_row))
+    rows = max(1, min(total_rows, chunk_bytes // bytes_per_row))
     v_buffer = torch.empty(36 * in_channels * rows * tiles_w)
     m_buffer = torch.empty(36 * phase_channels * rows * tiles_w)
     C, t = native(), threads()
