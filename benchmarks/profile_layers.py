@@ -44,9 +44,9 @@ from stylegan_fast.ops.dispatch import REGISTRY, Op  # noqa: E402
 
 OP_PREFIX, PHASE_PREFIX, TOP = "sf::", "phase::", "generator_forward"
 CATEGORIES = ("convolution/matmul", "resampling (FIR, upsample)", "elementwise/reduction", "copies/layout",
-              "python/glue", "other")
+              "C++ CPU kernels", "python/glue", "other")
 SHORT = {"convolution/matmul": "conv", "resampling (FIR, upsample)": "resamp", "elementwise/reduction": "elem",
-         "copies/layout": "copy", "python/glue": "py", "other": "other"}
+         "copies/layout": "copy", "C++ CPU kernels": "c++", "python/glue": "py", "other": "other"}
 
 CONV = {"linear", "mm", "addmm", "bmm", "matmul", "_mkl_linear", "baddbmm"}
 ELEMENTWISE = {"mul", "mul_", "add", "add_", "sub", "sub_", "div", "div_", "leaky_relu", "leaky_relu_", "relu",
@@ -97,6 +97,8 @@ class wrapped_ops:
 def categorize(name: str, op: str | None) -> str:
     if name.startswith((OP_PREFIX, PHASE_PREFIX)) or name == TOP:
         return "python/glue"
+    if name.startswith("cpu::"):  # the cpu backend's scopes: its C++ kernels (and their Python glue)
+        return "C++ CPU kernels"
     base = name.split("::", 1)[1] if name.startswith("aten::") else None
     if base is None:
         return "other"

@@ -39,6 +39,10 @@ def doctor():
         click.echo("native module stylegan_fast._C: built")
         for k in sorted(info):
             click.echo(f"    {k}: {info[k]}")
+        module = _native.get_module()
+        if hasattr(module, "cpu_active_isa"):
+            click.echo(f"    cpu kernels: {module.cpu_active_isa()} (this CPU runs: "
+                       f"{', '.join(module.cpu_supported_isas())})")
     else:
         click.echo(f"native module stylegan_fast._C: NOT available: {_native.native_error()}")
     devices = [torch.device("cpu")]

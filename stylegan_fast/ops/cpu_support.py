@@ -36,8 +36,11 @@ def register_cpu(op, module: str, function: str, dtypes=KERNEL_DTYPES) -> None:
     if not kernels_built():
         return
 
+    scope = f"cpu::{function}"  # what torch.profiler shows (benchmarks/profile_layers.py)
+
     def implementation(*args, **kwargs):
-        return _load(module, function)(*args, **kwargs)
+        with torch.profiler.record_function(scope):
+            return _load(module, function)(*args, **kwargs)
 
     implementation.__name__ = implementation.__qualname__ = f"{function}[cpu]"
     op.register("cpu", implementation, differentiable=False, dtypes=dtypes)

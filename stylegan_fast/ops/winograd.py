@@ -144,9 +144,11 @@ def winograd_conv(x, u, out_channels, up=1, scale=None, demod=None, noise=None, 
         count = (end - row) * tiles_w
         v = v_buffer[: 36 * in_channels * count].view(36, in_channels, count)
         m = m_buffer[: 36 * phase_channels * count].view(36, phase_channels, count)
-        C.winograd_input(x.data_ptr(), pointer(scale), v.data_ptr(), n, in_channels, h, w, row, end, t)
+        with torch.profiler.record_function("cpu::winograd_input"):
+            C.winograd_input(x.data_ptr(), pointer(scale), v.data_ptr(), n, in_channels, h, w, row, end, t)
         torch.bmm(u, v, out=m)
-        C.winograd_output(m.data_ptr(), y.data_ptr(), n, out_channels, h, w, up, row, end, pointer(demod),
+        with torch.profiler.record_function("cpu::winograd_output"):
+            C.winograd_output(m.data_ptr(), y.data_ptr(), n, out_channels, h, w, up, row, end, pointer(demod),
                           pointer(noise), noise_stride, pointer(strength), pointer(bias), float(gain), bool(lrelu),
-                          float(alpha), -1.0 if clamp is None else float(clamp), t)
+                              float(alpha), -1.0 if clamp is None else float(clamp), t)
     return y
