@@ -52,9 +52,11 @@ def build(arch="stylegan2", resolution=16, seed=0, randomize=True, **overrides):
 
 @pytest.fixture(autouse=True)
 def _seed_torch():
-    """Every test starts from the same global torch RNG state."""
+    """Every test starts from the same global torch RNG state (and ends with the thread count it began with)."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
     yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

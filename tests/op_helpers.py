@@ -1,4 +1,4 @@
-"""Helpers shared by the op tests: dtype ids, seeded float64 inputs, dtype-aware calls."""
+"""Helpers shared by the op tests: dtype ids, seeded float64 inputs, dtype-aware calls, thread counts."""
 import pytest
 import torch
 
@@ -19,3 +19,13 @@ def run_or_skip(fn, dtype):
         if "not implemented" in str(e).lower() or "unsupported" in str(e).lower():
             pytest.skip(f"CPU kernel does not support {dtype}: {e}")
         raise
+
+
+def with_threads(fn, threads):
+    """fn() with torch (and the C++ CPU kernels) on ``threads`` threads; the count is restored after."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn()
+    finally:
+        torch.set_num_threads(saved)

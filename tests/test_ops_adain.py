@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from stylegan_fast.ops import adain
-from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip, with_threads
 from tests.tolerances import assert_close
 
 
@@ -114,14 +114,6 @@ needs_cpu_kernels = pytest.mark.skipif(not cpu_support.kernels_built(),
                                        reason="stylegan_fast._C is not built with the C++ CPU kernels")
 
 
-def _with_threads(fn, threads):
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return fn()
-    finally:
-        torch.set_num_threads(saved)
-
 
 # The last two are split over two threads (>= 2 * 65536 elements).
 _CPU_SHAPES = [(1, 67, 5, 7), (3, 1, 13, 11), (2, 5, 1, 1), (2, 3, 1, 9), (1, 2, 33, 17), (2, 3, 150, 230),
@@ -136,7 +128,7 @@ def test_adain_cpu_matches_reference(shape, offset, spread, eps):
     x = (randn(shape, seed=400) * spread + offset).float()
     scale = (randn(shape[:2], seed=401) + 1.0).float()  # some negative scales too
     shift = randn(shape[:2], seed=402, scale=0.5).float()
-    one, two = (_with_threads(lambda: adain(x, scale, shift, eps=eps, backend="cpu"), t) for t in (1, 2))
+    one, two = (with_threads(lambda: adain(x, scale, shift, eps=eps, backend="cpu"), t) for t in (1, 2))
     ref = adain(x, scale, shift, eps=eps, backend="reference")
     assert one.dtype == torch.float32 and one.shape == x.shape
     assert torch.equal(one, two), "cpu result depends on the thread count"
@@ -189,7 +181,7 @@ def test_adain_cpu_variance_of_planes_with_a_large_mean():
     x = (randn((2, 4, 64, 64), seed=420) * 1e-2 + 1e4).float()
     x[1, 2] = 7.25  # and a constant plane
     scale, shift = (randn((2, 4), seed=421) + 1.0).float(), randn((2, 4), seed=422).float()
-    y = _with_threads(lambda: adain(x, scale, shift, backend="cpu"), 2).double()
+    y = with_threads(lambda: adain(x, scale, shift, backend="cpu"), 2).double()
     var = x.double().var(dim=[2, 3], unbiased=False)
     expected_std = scale.double().abs() * (var / (var + 1e-8)).sqrt()
     assert_close(y.std(dim=[2, 3], unbiased=False), expected_std, dtype=torch.float32)

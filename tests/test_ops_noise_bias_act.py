@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from stylegan_fast.ops import noise_bias_act
-from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip, with_threads
 from tests.tolerances import assert_close
 
 
@@ -162,18 +162,10 @@ _CPU_SHAPES_2D = [(1, 1), (3, 67), (300, 513)]
 _CPU_NOISE_MODES = ["none", "scalar-batch1", "scalar-batchN", "channel-batch1", "channel-batchN"]
 
 
-def _run_with_threads(fn, threads):
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return fn()
-    finally:
-        torch.set_num_threads(saved)
-
 
 def _cpu_vs_reference(x, bias, noise, strength, **kwargs):
     ref = noise_bias_act(x, bias, noise, strength, backend="reference", **kwargs)
-    one, two = (_run_with_threads(lambda: noise_bias_act(x, bias, noise, strength, backend="cpu", **kwargs), t)
+    one, two = (with_threads(lambda: noise_bias_act(x, bias, noise, strength, backend="cpu", **kwargs), t)
                 for t in (1, 2))
     assert one.dtype == torch.float32 and one.shape == x.shape
     assert torch.equal(one, two), "cpu result depends on the thread count"

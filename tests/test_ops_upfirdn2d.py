@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from stylegan_fast.ops import downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d
-from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip, with_threads
 from tests.tolerances import assert_close
 
 
@@ -399,18 +399,10 @@ def _cpu_padding(mode, f):
             "crop": (-1, fw, fh, -1)}[mode]
 
 
-def _with_threads(fn, threads):
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return fn()
-    finally:
-        torch.set_num_threads(saved)
-
 
 def _cpu_vs_reference(fn, nonzero=True):
     """fn(backend) on the cpu backend with 1 and 2 threads (bitwise equal) and on the reference."""
-    one, two = (_with_threads(lambda: fn("cpu"), t) for t in (1, 2))
+    one, two = (with_threads(lambda: fn("cpu"), t) for t in (1, 2))
     ref = fn("reference")
     assert one.dtype == torch.float32 and one.shape == ref.shape
     assert torch.equal(one, two), "cpu result depends on the thread count"
