@@ -174,3 +174,16 @@ def test_phase_kernels_refuse_a_filter_padded_after_upsampling():
     blur = setup_filter([1, 2, 1]).double()
     with pytest.raises(ValueError, match="at the borders"):
         winograd.phase_kernels(lambda xx, ww: stylegan1.convolve(xx, ww, 1.0, "up", False, blur), randn((2, 3, 3, 3), 6))
+
+
+@needs_kernels
+def test_workspace_is_reused_and_released():
+    x, k = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    u = winograd.transform_weight(k)
+    winograd.release_workspace()
+    first = winograd.winograd_conv(x, u, 4)
+    v = winograd._workspace("v", 1)
+    assert torch.equal(winograd.winograd_conv(x, u, 4), first)
+    assert winograd._workspace("v", 1) is v  # the same buffer served the second call
+    winograd.release_workspace()
+    assert winograd._workspace("v", 1) is not v

@@ -15,10 +15,12 @@ running the op's reference on an impulse in float64, and the four run as one Win
 
 Transformed weights are computed in float64 once per weight and cached beside it (``WeightCache``:
 recomputed when the tensor is modified in place or replaced). A layer runs as one call of each
-step, or in chunks of tile rows when V would exceed ``CHUNK_BYTES``.
+step, or in chunks of tile rows when V would exceed ``CHUNK_BYTES``; V and M live in buffers kept
+per thread between calls (``release_workspace`` frees them).
 """
 from __future__ import annotations
 
+import threading
 import weakref
 from typing import Callable
 
@@ -114,6 +116,25 @@ class WeightCache:
 weight_cache = WeightCache()
 
 
+_workspaces = threading.local()
+
+
+def _workspace(name: str, numel: int) -> torch.Tensor:
+    """A float32 buffer of at least ``numel`` elements, kept for the next layer and forward (one per thread):
+    V and M are the largest temporaries, and fresh ones would be page-faulted in on every call."""
+    buffer = getattr(_workspaces, name, None)
+    if buffer is None or buffer.numel() < numel:
+        setattr(_workspaces, name, None)  # free the old one first
+        buffer = torch.empty(numel)
+        setattr(_workspaces, name, buffer)
+    return buffer
+
+
+def release_workspace() -> None:
+    """Free this thread's Winograd buffers (they are kept between calls; the next call allocates again)."""
+    _workspaces.__dict__.clear()
+
+
 def winograd_conv(x, u, out_channels, up=1, scale=None, demod=None, noise=None, strength=None, bias=None,
                   gain=1.0, lrelu=False, alpha=0.0, clamp=None, chunk_bytes=CHUNK_BYTES) -> torch.Tensor:
     """The layer: x [N, I, H, W] float32, u [36, up*up*O, I] (``transform_weight``), scale/demod [N, I]/[N, O]
@@ -135,8 +156,8 @@ def winograd_conv(x, u, out_channels, up=1, scale=None, demod=None, noise=None, 
     y = torch.empty(n, out_channels, h * up, w * up)
     bytes_per_row = 36 * max(in_channels, phase_channels) * tiles_w * 4
     rows = max(1, min(total_rows, chunk_bytes // bytes_per_row))
-    v_buffer = torch.empty(36 * in_channels * rows * tiles_w)
-    m_buffer = torch.empty(36 * phase_channels * rows * tiles_w)
+    v_buffer = _workspace("v", 36 * in_channels * rows * tiles_w)
+    m_buffer = _workspace("m", 36 * phase_channels * rows * tiles_w)
     C, t = native(), threads()
     noise_stride = 0 if noise is None or noise.shape[0] == 1 else h * up * w * up
     for row in range(0, total_rows, rows):
