@@ -187,3 +187,13 @@ def test_workspace_is_reused_and_released():
     assert winograd._workspace("v", 1) is v  # the same buffer served the second call
     winograd.release_workspace()
     assert winograd._workspace("v", 1) is not v
+
+
+@needs_kernels
+def test_workspace_serves_calls_in_and_out_of_inference_mode():
+    x, k = torch.randn(1, 4, 8, 8), torch.randn(4, 4, 3, 3)
+    u = winograd.transform_weight(k)
+    winograd.release_workspace()
+    with torch.inference_mode():
+        inside = winograd.winograd_conv(x, u, 4)  # the buffers are made here
+    assert torch.equal(winograd.winograd_conv(x, u, 4), inside)

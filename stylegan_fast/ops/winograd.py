@@ -125,7 +125,8 @@ def _workspace(name: str, numel: int) -> torch.Tensor:
     buffer = getattr(_workspaces, name, None)
     if buffer is None or buffer.numel() < numel:
         setattr(_workspaces, name, None)  # free the old one first
-        buffer = torch.empty(numel)
+        with torch.inference_mode(False):  # a normal tensor: usable in and out of inference mode
+            buffer = torch.empty(numel)
         setattr(_workspaces, name, buffer)
     return buffer
 
