@@ -12,16 +12,15 @@ import torch
 from .. import winograd
 from ..noise_bias_act import noise_bias_act
 from ..upfirdn2d import filter2d
-from ..upscale_conv2d import reference as upscale
+from ..upscale_conv2d import cpu as upscale
 
 
 def transformed_weight(weight, weight_gain, mode, fused):
     """U [36, P * O, I] of the layer's convolution (cached until the weight changes)."""
-    if mode == "same":
-        return winograd.weight_cache.get(weight, ("same", weight_gain),
-                                         lambda: winograd.transform_weight(weight.double() * weight_gain))
-    return winograd.weight_cache.get(weight, ("up", weight_gain, fused), lambda: winograd.transform_weight(
-        winograd.phase_kernels(lambda x, w: upscale.upscale_conv2d(x, w, fused), weight.double() * weight_gain)))
+    if mode == "up":
+        return upscale.transformed_weight(weight, weight_gain, fused)
+    return winograd.weight_cache.get(weight, ("same", weight_gain),
+                                     lambda: winograd.transform_weight(weight.double() * weight_gain))
 
 
 def stylegan1_conv2d(x, weight, weight_gain, mode, fused, blur_filter, bias, noise, noise_strength):
