@@ -29,3 +29,16 @@ def with_threads(fn, threads):
         return fn()
     finally:
         torch.set_num_threads(saved)
+
+
+def spy_convolutions(monkeypatch, module):
+    """Record (weight shape, groups) of every F.conv2d / F.conv_transpose2d call made through ``module.F``."""
+    calls = []
+    for name in ("conv2d", "conv_transpose2d"):
+        real = getattr(module.F, name)
+
+        def record(x, w, *args, _real=real, **kwargs):
+            calls.append((tuple(w.shape), kwargs.get("groups", 1)))
+            return _real(x, w, *args, **kwargs)
+        monkeypatch.setattr(module.F, name, record)
+    return calls

@@ -13,7 +13,7 @@ import torch
 
 from stylegan_fast.ops import cpu_support, modulated_conv2d, setup_filter
 from stylegan_fast.ops.modulated_conv2d import reference
-from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip
+from tests.op_helpers import DTYPE_NAMES, randn, run_or_skip, spy_convolutions
 from tests.tolerances import WINOGRAD_FP32, assert_close
 
 
@@ -146,16 +146,7 @@ def test_modulated_conv2d_matches_per_sample_loops(dtype, shp, demod):
 def test_one_shared_weight_convolution_for_every_batch_size(monkeypatch, n, up):
     """The reference convolves once with the shared weight (never per-sample or grouped weights), for
     one sample as for a batch, so an image does not change with the batch it is in."""
-    calls, real = [], (torch.nn.functional.conv2d, torch.nn.functional.conv_transpose2d)
-
-    def spy(fn):
-        def record(x, w, *args, **kwargs):
-            calls.append((tuple(w.shape), kwargs.get("groups", 1)))
-            return fn(x, w, *args, **kwargs)
-        return record
-
-    monkeypatch.setattr(reference.F, "conv2d", spy(real[0]))
-    monkeypatch.setattr(reference.F, "conv_transpose2d", spy(real[1]))
+    calls = spy_convolutions(monkeypatch, reference)
     x, weight, styles = _inputs(n, 4, 8, 8, 2, 3, seed=12, dtype=torch.float64)
     f = setup_filter([1, 3, 3, 1]).double() if up == 2 else None
     modulated_conv2d(x, weight, styles, demodulate=True, up=up, resample_filter=f)

@@ -13,29 +13,22 @@ namespace cpu {
 
 namespace {
 
-void run_input(const WinogradInput& args, int threads) {
-  switch (active_isa()) {
-#if SGF_X86_ISA_VARIANTS
-    case Isa::avx512:
-      return avx512::winograd_input(args, threads);
-    case Isa::avx2:
-      return avx2::winograd_input(args, threads);
-#endif
-    default:
-      return scalar::winograd_input(args, threads);
-  }
-}
+// The data kernels of one ISA, looked up from the active ISA at every call.
+struct WinogradKernels {
+  void (*input)(const WinogradInput&, int);
+  void (*output)(const WinogradOutput&, int);
+};
 
-void run_output(const WinogradOutput& args, int threads) {
+WinogradKernels kernels() {
   switch (active_isa()) {
 #if SGF_X86_ISA_VARIANTS
     case Isa::avx512:
-      return avx512::winograd_output(args, threads);
+      return {avx512::winograd_input, avx512::winograd_output};
     case Isa::avx2:
-      return avx2::winograd_output(args, threads);
+      return {avx2::winograd_input, avx2::winograd_output};
 #endif
     default:
-      return scalar::winograd_output(args, threads);
+      return {scalar::winograd_input, scalar::winograd_output};
   }
 }
 
@@ -57,7 +50,7 @@ void bind_winograd(py::module_& m) {
         WinogradInput args{pointer<const float>(x), pointer<const float>(scale), pointer<float>(v), N, C, H, W,
                            row_begin, row_end};
         py::gil_scoped_release nogil;
-        run_input(args, threads);
+        kernels().input(args, threads);
       },
       "x [N, C, H, W] float32 (times scale [N, C] if given) -> V [36, C, T] for tile rows [row_begin, row_end).");
   m.def(
@@ -70,7 +63,7 @@ void bind_winograd(py::module_& m) {
                             pointer<const float>(strength), pointer<const float>(bias),
                             BiasAct{gain, alpha, clamp, lrelu}};
         py::gil_scoped_release nogil;
-        run_output(args, threads);
+        kernels().output(args, threads);
       },
       "M [36, up*up*O, T] -> y [N, O, H*up, W*up] with demodulation, noise, bias, activation and clamp.");
 }

@@ -2,7 +2,7 @@
 
 Each op's binding lives in ``ops/<op>/cpu.py`` and calls ``stylegan_fast._C`` (csrc/cpu/<op>.cpp)
 with data pointers. The kernels read and write raw memory, so nothing reaches them unchecked:
-``kernel_input`` / ``kernel_output`` check device, dtype, shape and layout and raise a ValueError
+``kernel_input`` checks device, dtype, shape and layout and raise a ValueError
 that says what was given and what is accepted. ``threads()`` is torch's intra-op thread count,
 so ``torch.set_num_threads`` governs our kernels too (results do not depend on it).
 """
@@ -77,15 +77,6 @@ def kernel_input(name: str, t: Optional[torch.Tensor], shape: Optional[Sequence[
             raise ValueError(f"{name} must be a floating-point tensor ({dtype} for this kernel), got {t.dtype}")
         t = t.to(dtype)
     return t.contiguous()
-
-
-def kernel_output(name: str, t: torch.Tensor, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Check a tensor a kernel will write: CPU, ``dtype``, contiguous, exactly ``shape``."""
-    if t.device.type != "cpu" or t.dtype != dtype or not t.is_contiguous():
-        raise ValueError(f"{name} must be a contiguous {dtype} CPU tensor, got {t.dtype} on {t.device}"
-                         f"{'' if t.is_contiguous() else ' (not contiguous)'}")
-    _check_shape(name, t, shape)
-    return t
 
 
 def _check_shape(name, t, shape):

@@ -109,9 +109,6 @@ class WeightCache:
         values[key] = (stamp, value)
         return value
 
-    def clear(self):
-        self._entries.clear()
-
 
 weight_cache = WeightCache()
 

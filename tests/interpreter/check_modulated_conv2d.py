@@ -9,6 +9,7 @@ from stylegan_fast.backends import BackendUnavailableError
 from stylegan_fast.ops.modulated_conv2d import reference
 from stylegan_fast.ops.modulated_conv2d import triton_kernels as tk
 from tests.interpreter.conftest import DTYPES, LaunchRecorder, dtype_id
+from tests.op_helpers import spy_convolutions
 from tests.tolerances import assert_close
 
 # (N, I, H, W, O, k, up): batch 1 and 3, odd sizes, 3..64 channels, 1x1 and 3x3 kernels
@@ -76,16 +77,7 @@ def test_modulation_kernel_matches_demodulation_coefficients(n, o, i, k, rescale
 @pytest.mark.parametrize("up", [1, 2], ids=["up1", "up2"])
 def test_one_shared_weight_convolution(monkeypatch, up):
     """Strategy (b): torch convolves once with the shared weight, never per-sample or grouped weights."""
-    calls, real = [], (torch.nn.functional.conv2d, torch.nn.functional.conv_transpose2d)
-
-    def spy(fn):
-        def record(x, w, *args, **kwargs):
-            calls.append((tuple(w.shape), kwargs.get("groups", 1)))
-            return fn(x, w, *args, **kwargs)
-        return record
-
-    monkeypatch.setattr(reference.F, "conv2d", spy(real[0]))
-    monkeypatch.setattr(reference.F, "conv_transpose2d", spy(real[1]))
+    calls = spy_convolutions(monkeypatch, reference)
     x, weight, styles, f = inputs((3, 4, 5, 5, 2, 3, up), torch.float32, seed=3)
     with backends.dispatching("reference", x.device):  # the FIR's grouped conv2d comes after
         ops.modulated_conv2d(x, weight, styles, True, up, f, backend="triton")

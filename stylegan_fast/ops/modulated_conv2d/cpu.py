@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 
 from .. import winograd
-from ..rowwise import rowwise_linear
 from . import reference
 
 
@@ -30,10 +29,9 @@ def transformed_weight(weight, up, resample_filter):
 
 
 def demodulation_coefficients(weight, styles):
-    """d[n, o] = rsqrt(sum_i s[n, i]^2 * Wsq[o, i] + 1e-8), Wsq = sum over the taps of w^2 cached per weight
-    (the reference's formula and rounding)."""
-    w_sq = winograd.weight_cache.get(weight, "w_sq", lambda: weight.to(torch.float32).square().sum(dim=[2, 3]))
-    return (rowwise_linear(styles.to(torch.float32).square(), w_sq) + 1e-8).rsqrt()
+    """The reference's coefficients (float32 inputs) with the weight's squared sums cached beside it."""
+    w_sq = winograd.weight_cache.get(weight, "w_sq", lambda: reference.squared_weight_sums(weight, torch.float32))
+    return reference.demodulation_coefficients(weight, styles, w_sq)
 
 
 def modulated_conv2d(x, weight, styles, demodulate, up, resample_filter):

@@ -22,10 +22,17 @@ from ..rowwise import rowwise_linear
 from ..upfirdn2d import filter_size, upfirdn2d
 
 
-def demodulation_coefficients(weight, styles):
-    """d[n, o] = rsqrt(sum_{i,ky,kx} (w[o, i, ky, kx] * s[n, i])^2 + 1e-8), in float32 or better."""
+def squared_weight_sums(weight, dtype):
+    """Wsq[o, i] = sum_{ky,kx} w[o, i, ky, kx]^2 in ``dtype``: demodulation's per-weight part."""
+    return weight.to(dtype).square().sum(dim=[2, 3])  # [O, I]
+
+
+def demodulation_coefficients(weight, styles, w_sq=None):
+    """d[n, o] = rsqrt(sum_{i,ky,kx} (w[o, i, ky, kx] * s[n, i])^2 + 1e-8), in float32 or better.
+    ``w_sq``: squared_weight_sums(weight, that dtype) when the caller keeps it."""
     dtype = torch.promote_types(torch.promote_types(weight.dtype, styles.dtype), torch.float32)
-    w_sq = weight.to(dtype).square().sum(dim=[2, 3])  # [O, I]
+    if w_sq is None:
+        w_sq = squared_weight_sums(weight, dtype)
     return (rowwise_linear(styles.to(dtype).square(), w_sq) + 1e-8).rsqrt()  # [N, O]
 
 
