@@ -73,6 +73,23 @@ def truncation(G, truncation_psi, truncation_cutoff):
     return truncation_psi, truncation_cutoff
 
 
+def class_labels(G, class_idx, dev):
+    """--class as a one-hot [1, c_dim] tensor for a conditional G (None for an unconditional one)."""
+    import torch
+
+    if not G.c_dim:
+        if class_idx is not None:
+            click.echo("warning: --class ignored: this network is unconditional", err=True)
+        return None
+    if class_idx is None:
+        fail(f"this network is class-conditional ({G.c_dim} classes): give --class 0..{G.c_dim - 1}")
+    if class_idx >= G.c_dim:
+        fail(f"--class {class_idx} out of range: this network has classes 0..{G.c_dim - 1}")
+    c = torch.zeros([1, G.c_dim], device=dev)
+    c[0, class_idx] = 1
+    return c
+
+
 def style_network(network, which, device, command, truncation_psi, truncation_cutoff):
     """(device, G, psi, cutoff) for the commands that work on ws (mix, child, video): unconditional only."""
     dev = pick_device(device)
@@ -145,6 +162,8 @@ WHICH_OPTION = click.option("--which", type=click.Choice(WHICH), default="G_ema"
 DEVICE_OPTION = click.option("--device", default=None, help="cpu, cuda or cuda:N [default: cuda if available].")
 BACKEND_OPTION = click.option("--backend", type=click.Choice(BACKENDS), default="auto", show_default=True)
 DTYPE_OPTION = click.option("--dtype", type=click.Choice(list(DTYPES)), default="fp32", show_default=True)
+CLASS_OPTION = click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
+                            help="Class label (class-conditional models).")
 NOISE_MODE_OPTION = click.option("--noise-mode", type=click.Choice(NOISE_MODES), default="const", show_default=True)
 TRUNC_OPTIONS = [
     click.option("--trunc", "truncation_psi", type=float, default=None,

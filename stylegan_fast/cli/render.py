@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..config import DTYPES
-from .common import (BACKEND_OPTION, DEVICE_OPTION, DTYPE_OPTION, NETWORK_OPTION, NOISE_MODE_OPTION, TRUNC_OPTIONS,
-                     WHICH_OPTION, check_writable, fail, load_network, parse_seeds_option, pick_device, truncation,
+from .common import (BACKEND_OPTION, CLASS_OPTION, DEVICE_OPTION, DTYPE_OPTION, NETWORK_OPTION, NOISE_MODE_OPTION, TRUNC_OPTIONS,
+                     WHICH_OPTION, check_writable, class_labels, fail, load_network, parse_seeds_option, pick_device, truncation,
                      with_options, writing)
 
 
@@ -20,8 +20,7 @@ from .common import (BACKEND_OPTION, DEVICE_OPTION, DTYPE_OPTION, NETWORK_OPTION
               help="Seeds as in NVlabs' gen_images.py, e.g. 0-7,12.")
 @with_options(TRUNC_OPTIONS)
 @NOISE_MODE_OPTION
-@click.option("--class", "class_idx", type=click.IntRange(min=0), default=None,
-              help="Class label (conditional models).")
+@CLASS_OPTION
 @click.option("--projected-w", type=click.Path(dir_okay=False), default=None,
               help="Render the ws in this latent file instead of seeds (.npz with key 'w' [N, num_ws, w_dim], as "
                    "NVlabs' projector writes, or .npy) as projNN.png.")
@@ -62,16 +61,7 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
     G = G.to(getattr(torch, DTYPES[dtype]))
     truncation_psi, truncation_cutoff = truncation(G, truncation_psi, truncation_cutoff)
 
-    c = None
-    if G.c_dim:
-        if class_idx is None:
-            fail(f"this network is class-conditional ({G.c_dim} classes): give --class 0..{G.c_dim - 1}")
-        if class_idx >= G.c_dim:
-            fail(f"--class {class_idx} out of range: this network has classes 0..{G.c_dim - 1}")
-        c = torch.zeros([1, G.c_dim], device=dev)
-        c[0, class_idx] = 1
-    elif class_idx is not None:
-        click.echo("warning: --class ignored: this network is unconditional", err=True)
+    c = class_labels(G, class_idx, dev)
 
     if projected_w is not None:
         try:
