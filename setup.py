@@ -215,7 +215,7 @@ class CMakeBuild(build_ext):
 
 def package_data():
     data_dir = os.path.join(ROOT, "stylegan_fast", "data")
-    return {"stylegan_fast": ["data/*"]} if os.path.isdir(data_dir) else {}
+    return {"stylegan_fast": ["serve/static/*"] + (["data/*"] if os.path.isdir(data_dir) else [])}
 
 
 setup(
@@ -238,12 +238,20 @@ setup(
         "tqdm>=4.60",
         "click>=8.1",
         "imageio-ffmpeg>=0.5",
+        # stylegan-fast serve
+        "starlette>=0.40",
+        "uvicorn>=0.30",
+        "python-multipart>=0.0.9",
     ],
     extras_require={
         # triton: the tests check ops.noise_stream against its tl.randn (and will run the Triton kernels)
-        "test": ["pytest>=7.4", "pytest-benchmark>=4.0", "triton>=3.2,<4"],
+        "test": ["pytest>=7.4", "pytest-benchmark>=4.0", "triton>=3.2,<4",
+                 "httpx>=0.27", "selenium>=4.11",
+                 "onnxruntime>=1.18", "onnx>=1.17", "onnxscript>=0.3", "onnx-ir>=1.0"],
+        # stylegan-fast export --format onnx
+        "export": ["onnx>=1.17", "onnxscript>=0.3", "onnx-ir>=1.0"],
         # benchmarks/cpu_engines.py: ONNX export of the generator and ONNX Runtime as a competitor
-        "bench": ["onnxruntime>=1.18", "onnx>=1.16", "onnxscript>=0.2"],
+        "bench": ["onnxruntime>=1.18", "onnx>=1.17", "onnxscript>=0.3", "onnx-ir>=1.0"],
         "triton": ["triton>=3.0"],
     },
     entry_points={"console_scripts": ["stylegan-fast = stylegan_fast.cli:main"]},

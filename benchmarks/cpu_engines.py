@@ -9,9 +9,10 @@ Engines:
 * ``ours-cpu``: stylegan_fast, backend "cpu" (our C++ kernels); recorded as unavailable, with the
   reason, while ``stylegan_fast.backends.backend_status("cpu")`` says it cannot run;
 * ``ours-reference``: stylegan_fast, backend "reference" (pure PyTorch);
-* ``onnxruntime``: the reference generator (mapping + synthesis, psi and noise_mode const baked in)
-  exported with ``torch.onnx.export(dynamo=True)`` (TorchScript export if that fails), run by
-  ONNX Runtime's CPUExecutionProvider with ``--threads`` intra-op threads. Spin-waiting of its
+* ``onnxruntime``: the generator exported by ``stylegan_fast.export.export_onnx`` (the reference
+  backend's mapping + synthesis traced by ``torch.onnx.export(dynamo=True)``, noise_mode const, a
+  fixed batch of ``--batch``, psi fed as its ``truncation_psi`` input), run by ONNX Runtime's
+  CPUExecutionProvider with ``--threads`` intra-op threads. Spin-waiting of its
   thread pool is kept on or turned off, whichever was faster in one measurement of both before
   the rounds (``--ort-spinning auto``);
 * ``nvlabs``: NVlabs' stylegan2-ada-pytorch ``training.networks.Generator`` (imported at run time
@@ -102,43 +103,21 @@ def build_weights(config: dict, seed: int):
     return G.eval().requires_grad_(False)
 
 
-def export_onnx(G, z, psi: float, path: Path) -> dict:
-    """Mapping + synthesis of ``G`` (reference backend) as one ONNX graph z [batch, 512] -> images."""
-    import torch
+def export_onnx(G, batch: int, path: Path) -> dict:
+    """``stylegan_fast.export.export_onnx`` (reference backend, noise const, psi an input) for ``batch`` z; what
+    it wrote, or why it failed, as a dict for setup.json."""
+    from stylegan_fast.export import export_onnx as export
 
-    class ZToImages(torch.nn.Module):
-        def __init__(self, gen):
-            super().__init__()
-            self.gen = gen
-
-        def forward(self, latents):
-            return self.gen(latents, truncation_psi=psi, noise_mode="const")
-
-    model = ZToImages(G).eval()
-    info = dict(file=path.name, psi=psi, noise_mode="const", input="z", output="images")
-    attempts = (("dynamo", True), ("torchscript", False))
-    for method, dynamo in attempts:
-        start = time.perf_counter()
-        try:
-            with torch.no_grad():
-                torch.onnx.export(model, (z,), str(path), dynamo=dynamo, input_names=["z"], output_names=["images"])
-        except Exception as e:  # noqa: BLE001 - record and try the other exporter
-            info[f"{method}_error"] = f"{type(e).__name__}: {str(e)[:2000]}"
-            info[f"{method}_failed_after_s"] = time.perf_counter() - start
-            print(f"  ONNX export with dynamo={dynamo} failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
-            continue
-        info.update(method=method, dynamo=dynamo, export_s=time.perf_counter() - start,
-                    bytes=sum(p.stat().st_size for p in path.parent.glob(path.name + "*")))
-        try:
-            import onnx
-
-            proto = onnx.load(str(path), load_external_data=False)
-            info["opset"] = {o.domain or "ai.onnx": o.version for o in proto.opset_import}
-            info["nodes"] = len(proto.graph.node)
-        except Exception as e:  # noqa: BLE001 - only descriptive
-            info["inspect_error"] = f"{type(e).__name__}: {e}"
+    info = dict(file=path.name, noise_mode="const", input="z", output="img", method=None)
+    start = time.perf_counter()
+    try:
+        out = export(G, path, batch=batch, input="z")
+    except Exception as e:  # noqa: BLE001 - recorded: the onnxruntime engine is then unavailable
+        info.update(error=f"{type(e).__name__}: {str(e)[:2000]}", failed_after_s=time.perf_counter() - start)
+        print(f"  ONNX export failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
         return info
-    info["method"] = None
+    info.update(method="stylegan_fast.export.export_onnx (torch.onnx.export dynamo=True)", export_s=out.export_s,
+                bytes=out.bytes, opset={"ai.onnx": out.opset}, nodes=out.nodes, inputs=[n for n, _ in out.inputs])
     return info
 
 
@@ -167,7 +146,7 @@ def setup(args, workdir: Path, engines) -> dict:
     if "onnxruntime" in engines:
         print("setup: exporting the reference generator to ONNX ...", flush=True)
         with torch.inference_mode(False):
-            info["onnx"] = export_onnx(G, z.clone(), args.psi, workdir / "generator.onnx")
+            info["onnx"] = export_onnx(G, args.batch, workdir / "generator.onnx")
         o = info["onnx"]
         if o["method"]:
             print(f"setup: ONNX export ({o['method']}) took {o['export_s']:.1f} s, {o['bytes'] / 1e6:.1f} MB", flush=True)
@@ -276,8 +255,7 @@ def load_onnxruntime(engine: str, setup_info: dict, workdir: Path, threads: int,
         raise Unavailable(f"onnxruntime is not installed (pip install 'stylegan_fast[bench]'): {e}") from None
     onnx_info = setup_info.get("onnx") or {}
     if not onnx_info.get("method"):
-        reason = "; ".join(f"{k}: {v}" for k, v in onnx_info.items() if k.endswith("_error")) or "not exported"
-        raise Unavailable(f"the ONNX export failed: {reason}")
+        raise Unavailable(f"the ONNX export failed: {onnx_info.get('error') or 'not exported'}")
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -285,11 +263,11 @@ def load_onnxruntime(engine: str, setup_info: dict, workdir: Path, threads: int,
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry(ORT_SPIN_KEY, opts.ort_spinning)
     sess = ort.InferenceSession(str(workdir / onnx_info["file"]), sess_options=so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    z = np.ascontiguousarray(np.load(workdir / "z.npy"), dtype=np.float32)
+    feeds = {"z": np.ascontiguousarray(np.load(workdir / "z.npy"), dtype=np.float32),
+             "truncation_psi": np.array([setup_info["psi"]], dtype=np.float32)}
 
     def run():
-        return sess.run(None, {name: z})[0]
+        return sess.run(None, feeds)[0]
 
     settings = {"onnxruntime": ort.__version__, "providers": sess.get_providers(), "intra_op_num_threads": threads,
                 "inter_op_num_threads": 1, "execution_mode": "sequential", "graph_optimization_level": "ORT_ENABLE_ALL",

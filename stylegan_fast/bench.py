@@ -4,6 +4,7 @@
     python -m stylegan_fast.bench --arch stylegan2 --batch 4 --channel-base 16384 --json out.json
     python -m stylegan_fast.bench --quick                  # tiny configs: a smoke test in seconds
     python -m stylegan_fast.bench --device cuda --backend reference,triton --compile   # + torch.compile row
+    python -m stylegan_fast.bench --end-to-end --backend reference,cpu   # built-in model: generator vs files
 
 For every (arch, resolution, batch, dtype) one seeded generator is built (paper-sized
 channels by default) and every requested backend is run on the same latents:
@@ -24,6 +25,15 @@ this code as it is.
 config in the same run; only ratios from one run are meaningful (CPU timings are noisy).
 Backends that cannot run here (``stylegan_fast.backend_status``) are listed with the reason.
 The exit status is 1 if any row FAILs, else 0.
+
+``--end-to-end`` measures the render pipeline instead (``stylegan_fast.pipeline``), on the built-in
+model or ``--network``: per backend, *generator only* is the pipeline without files (generation,
+uint8 conversion, copy to the host) and *end to end* renders the same seeds to PNG files in a
+temporary folder (encoding on ``--workers`` threads); the two are measured alternately, each the
+median of ``--repeats`` runs of ``--images`` images. ``e2e/gen`` (how much of the generator's
+speed survives writing the files) is the median of the ratios of the two runs of each round, which
+are back to back, so slow drifts of a shared machine's load cancel; ``encode CPU ms/img`` is the
+CPU time (all threads) that encoding and writing add per image.
 """
 from __future__ import annotations
 
@@ -264,6 +274,157 @@ def format_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class EndToEndRow:
+    backend: str
+    batch: int
+    dtype: str
+    images: int
+    status: str = "ok"  # ok | unavailable | error
+    resolved_backend: Optional[str] = None
+    reason: Optional[str] = None
+    generator_img_per_s: Optional[float] = None
+    end_to_end_img_per_s: Optional[float] = None
+    ratio: Optional[float] = None  # end_to_end / generator img/s: the median of the rounds' ratios
+    encode_cpu_ms: Optional[float] = None  # extra CPU time (all threads) per image end to end: encoding and writing
+    generator_times_s: list = field(default_factory=list)
+    end_to_end_times_s: list = field(default_factory=list)
+    generator_cpu_s: list = field(default_factory=list)
+    end_to_end_cpu_s: list = field(default_factory=list)
+    ops_on: Optional[str] = None
+
+
+def bench_end_to_end(G: Generator, backends: Sequence[str], device, batch: int, dtype_name: str, images: int,
+                     warmup: int, repeats: int, workers: Optional[int] = None, format: str = "png",
+                     png_compress_level: Optional[int] = None, log=print) -> list[EndToEndRow]:
+    """Generator-only and end-to-end img/s of the render pipeline per backend, measured alternately."""
+    import shutil
+    import tempfile
+
+    from .pipeline import run_pipeline, seed_stems, seeds_generator
+
+    G = copy.deepcopy(G).to(DTYPES[dtype_name]) if dtype_name != "fp32" else G
+    seeds = list(range(images))
+    c = None
+    if G.c_dim:
+        c = torch.zeros([1, G.c_dim], device=device)
+        c[0, 0] = 1
+    generate = seeds_generator(G, seeds, c=c, device=device)
+    rows, runnable = [], []
+    for name in backends:
+        row = EndToEndRow(name, batch, dtype_name, images)
+        rows.append(row)
+        ok, reason = backend_status(name, device)
+        if not ok:
+            row.status, row.reason = "unavailable", reason
+        else:
+            row.resolved_backend = resolve_backend(name, device)
+            runnable.append(row)
+    tmp = tempfile.mkdtemp(prefix="stylegan-fast-bench-")
+    try:
+        for i in range(warmup + repeats):
+            for row in runnable:
+                if row.status != "ok":
+                    continue
+                G.backend = row.backend
+                # alternate which goes first, so that neither always follows the other
+                kinds = ("generator", "end_to_end") if i % 2 == 0 else ("end_to_end", "generator")
+                try:
+                    for kind in kinds:
+                        outdir = os.path.join(tmp, f"{row.backend}-{i}")
+                        synchronize(device)
+                        start, cpu_start = time.perf_counter(), time.process_time()
+                        run_pipeline(generate, seed_stems(seeds), outdir, batch_size=batch, format=format,
+                                     write=kind == "end_to_end", workers=workers,
+                                     png_compress_level=png_compress_level, log=lambda _: None)
+                        synchronize(device)
+                        t, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+                        shutil.rmtree(outdir, ignore_errors=True)
+                        if i >= warmup:
+                            gen = kind == "generator"
+                            (row.generator_times_s if gen else row.end_to_end_times_s).append(t)
+                            (row.generator_cpu_s if gen else row.end_to_end_cpu_s).append(cpu)
+                    row.ops_on = describe_dispatch(G.last_dispatch)
+                except Exception as e:  # noqa: BLE001 - one broken backend must not hide the others' rows
+                    row.status, row.reason = "error", f"{type(e).__name__}: {e}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        G.backend = "reference"
+    for row in runnable:
+        if row.status != "ok":
+            continue
+        row.generator_img_per_s = images / statistics.median(row.generator_times_s)
+        row.end_to_end_img_per_s = images / statistics.median(row.end_to_end_times_s)
+        # each round's two runs are back to back: their ratio is less disturbed by drifting machine load
+        row.ratio = statistics.median(g / e for g, e in zip(row.generator_times_s, row.end_to_end_times_s))
+        row.encode_cpu_ms = (statistics.median(row.end_to_end_cpu_s) - statistics.median(row.generator_cpu_s)) \
+            / images * 1e3
+        log(f"  {row.backend} batch {batch} {dtype_name}: generator {row.generator_img_per_s:.2f} img/s, "
+            f"end to end {row.end_to_end_img_per_s:.2f} img/s (e2e/gen {row.ratio:.0%}; "
+            f"encoding {row.encode_cpu_ms:.1f} CPU ms/img)")
+    return rows
+
+
+def format_end_to_end_table(rows: Sequence[EndToEndRow], format: str = "png") -> str:
+    head = ["backend", "batch", "dtype", "images", "generator img/s", f"end-to-end ({format}) img/s", "e2e/gen",
+            "encode CPU ms/img", "ops ran on"]
+    body = []
+    for r in rows:
+        backend = r.backend if r.resolved_backend in (None, r.backend) else f"{r.backend} ({r.resolved_backend})"
+        cells = [backend, str(r.batch), r.dtype, str(r.images)]
+        if r.status == "ok":
+            cells += [f"{r.generator_img_per_s:.2f}", f"{r.end_to_end_img_per_s:.2f}", f"{r.ratio:.0%}",
+                      f"{r.encode_cpu_ms:.1f}", r.ops_on or "-"]
+        else:
+            cells += ["-", "-", "-", "-", f"{r.status}: {r.reason}"]
+        body.append(cells)
+    widths = [max([len(head[i])] + [len(c[i]) for c in body]) for i in range(len(head))]
+    right = {1, 3, 4, 5, 6, 7}
+
+    def fmt(cells):
+        return " | ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells))
+
+    return "\n".join([fmt(head), "-+-".join("-" * w for w in widths)] + [fmt(c).rstrip() for c in body])
+
+
+def main_end_to_end(args, info) -> int:
+    from .models import DEFAULT_MODEL_NOTE, default_model
+
+    if args.network:
+        try:
+            G = Generator.load(args.network, device=args.device, backend="reference")
+        except (OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        what = args.network
+    else:
+        G = default_model(device=args.device, backend="reference")
+        what = DEFAULT_MODEL_NOTE
+    level = "Pillow's default" if args.png_compression is None else args.png_compression
+    print(f"end to end: {what}: {G.arch} {G.img_resolution}px; {args.images} images per run, "
+          f"warm-up {args.warmup} + median of {args.repeats}, workers {args.workers or 'default'}, "
+          f"PNG compression {level}", flush=True)
+    rows: list[EndToEndRow] = []
+    backends = [b for b in args.backend if b != COMPILED]
+    for dtype_name in args.dtype:
+        for batch in args.batch:
+            rows += bench_end_to_end(G, backends, args.device, batch, dtype_name, args.images, args.warmup,
+                                     args.repeats, args.workers, png_compress_level=args.png_compression,
+                                     log=lambda s: print(s, flush=True))
+    print()
+    print(format_end_to_end_table(rows))
+    print("\ngenerator: the pipeline without files (generate, to uint8, copy to the host); end-to-end: the same "
+          "seeds written as PNG files (img/s: medians of the runs); e2e/gen: the median over the rounds of "
+          "end-to-end over generator img/s, the two measured back to back; encode CPU ms/img: the extra CPU time "
+          "(all threads) end to end, per image.")
+    if args.json:
+        settings = {k: (str(v) if isinstance(v, torch.device) else v) for k, v in vars(args).items() if k != "json"}
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"machine": info, "settings": settings, "end_to_end": [asdict(r) for r in rows]}, f, indent=2)
+        print(f"wrote {args.json}")
+    return 1 if any(r.status == "error" for r in rows) else 0
+
+
 def _csv(value, kind=str):
     return [kind(v.strip()) for v in str(value).split(",") if v.strip()]
 
@@ -271,7 +432,10 @@ def _csv(value, kind=str):
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The command line of the benchmark (also behind ``stylegan-fast bench``, with that ``prog``)."""
     p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=f"examples:\n  {prog} --quick\n  {prog} --arch stylegan2 --batch 8 --json out.json\n"
+                                       f"  {prog} --end-to-end --backend reference,cpu --batch 32   "
+                                       f"# generator vs PNG files, built-in model")
     p.add_argument("--arch", help=f"comma-separated, from {','.join(ARCHS)} (default: both)")
     p.add_argument("--resolution", help="comma-separated output resolutions (default 256; --quick: 32)")
     p.add_argument("--batch", help="comma-separated batch sizes (default 1,8; --quick: 1,2)")
@@ -292,12 +456,34 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true",
                    help=f"add a row '{COMPILED}': torch.compile of the generator on the reference backend")
     p.add_argument("--quick", action="store_true", help="tiny configs for a smoke test")
+    e2e = p.add_argument_group("end to end (--end-to-end)")
+    e2e.add_argument("--end-to-end", action="store_true",
+                     help="generator-only vs end-to-end (PNG files through the render pipeline) img/s per backend, "
+                          "on the built-in model or --network (default batch 32)")
+    e2e.add_argument("--network", metavar="PATH", help="--end-to-end: this generator file instead of the built-in model")
+    e2e.add_argument("--images", type=int, help="--end-to-end: images per timed run (default 128; --quick: 8)")
+    e2e.add_argument("--workers", type=int, help="--end-to-end: encoder threads (default: the pipeline's)")
+    e2e.add_argument("--png-compression", type=int, choices=range(10), metavar="0-9",
+                     help="--end-to-end: zlib level of the PNG files (default: Pillow's, 6)")
     return p
 
 
 def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
     p = build_parser(prog)
     args = p.parse_args(argv)
+    if args.end_to_end:
+        given = [o for o, v in (("--arch", args.arch), ("--resolution", args.resolution),
+                                ("--channel-base", args.channel_base), ("--channel-max", args.channel_max),
+                                ("--compile", args.compile)) if v]
+        if given:
+            p.error(f"--end-to-end renders the built-in model or --network: {', '.join(given)} does not apply")
+        args.batch = args.batch or ("4" if args.quick else "32")
+        args.images = args.images or (8 if args.quick else 128)
+        args.repeats = args.repeats or (1 if args.quick else 3)
+        if args.images < 1 or (args.workers is not None and args.workers < 1):
+            p.error("--images and --workers must be >= 1")
+    elif args.network or args.images or args.workers or args.png_compression is not None:
+        p.error("--network, --images, --workers and --png-compression go with --end-to-end")
     defaults = QUICK if args.quick else FULL
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -341,8 +527,10 @@ def main(argv=None, prog: str = PROG) -> int:
         torch.set_num_threads(args.threads)
     info = machine_info(args.device)
     print(f"stylegan_fast bench: torch {info['torch']}, {info['device']} ({info['device_name']}), "
-          f"{info['threads']} threads; channel_max {args.channel_max}, "
+          f"{info['threads']} threads; " + ("" if args.end_to_end else f"channel_max {args.channel_max}, ") +
           f"warm-up {args.warmup} + median of {args.repeats}; freed memory kept: {kept}", flush=True)
+    if args.end_to_end:
+        return main_end_to_end(args, info)
     rows: list[Row] = []
     for arch, resolution in itertools.product(args.arch, args.resolution):
         channel_base = args.channel_base or paper_channel_base(resolution)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -187,3 +187,496 @@ def parse_strengths(spec: str) -> list[float]:
     except ValueError:
         raise ValueError(f"bad strengths {spec!r}: use START:STOP:COUNT (e.g. -3:3:7), a number, "
                          f"or a list like -2,0,2") from None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Finding directions: PCA of w (GANSpace), closed-form factorization of the style affines (SeFa), and linear
+# boundaries between labelled latents (InterFaceGAN).
+# ---------------------------------------------------------------------------------------------------------------
+
+def fix_signs(vectors: torch.Tensor) -> torch.Tensor:
+    """Each row flipped, if needed, so that its largest-magnitude entry is positive (eigenvectors have no sign
+    of their own; this makes files reproducible across LAPACK builds)."""
+    idx = vectors.abs().argmax(dim=1, keepdim=True)
+    sign = torch.sign(vectors.gather(1, idx))
+    sign[sign == 0] = 1
+    return vectors * sign
+
+
+def _check_num(num: int, available: int, what: str) -> None:
+    if not isinstance(num, int) or num < 1:
+        raise ValueError(f"the number of directions must be a positive integer, got {num!r}")
+    if num > available:
+        raise ValueError(f"asked for {num} directions but {what} gives at most {available}")
+
+
+def _layer_mask(num_ws: int, rows: Optional[Sequence[int]], k: int) -> Optional[torch.Tensor]:
+    if rows is None:
+        return None
+    mask = torch.zeros([k, num_ws], dtype=torch.bool)
+    mask[:, list(rows)] = True
+    return mask
+
+
+@torch.no_grad()
+def sample_w(G, samples: int, seed: int = 0, c: Optional[torch.Tensor] = None, batch_size: int = 4096,
+             progress=None) -> torch.Tensor:
+    """w = mapping(z) for ``samples`` z ~ N(0, I) drawn from a torch generator seeded with ``seed``: [samples,
+    w_dim] float32 on the CPU, without truncation. ``c`` [1 or samples, c_dim] for a conditional G."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    if G.c_dim and c is None:
+        raise ValueError(f"this generator is class-conditional ({G.c_dim} classes): pass c (one-hot labels)")
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, samples, batch_size):
+        n = min(batch_size, samples - start)
+        z = torch.randn([n, G.z_dim], generator=gen).to(G.device)
+        cc = None
+        if c is not None:
+            cc = c.to(G.device, torch.float32)
+            cc = cc.expand(n, -1) if cc.shape[0] == 1 else cc[start:start + n]
+        out.append(G.mapping(z, cc)[:, 0].float().cpu())
+        if progress is not None:
+            progress(n)
+    return torch.cat(out)
+
+
+def pca_directions(G, num: int, samples: int = 20000, seed: int = 0, c: Optional[torch.Tensor] = None,
+                   layers: Optional[Sequence[int]] = None, progress=None) -> Directions:
+    """GANSpace: the top ``num`` principal axes of w = G.mapping(z) (no truncation), z ~ N(0, I).
+
+    scores = the explained variance ratio of each axis. ``layers`` (ws rows) is only recorded in the result,
+    so that ``edit`` moves those rows (GANSpace's layer-range edits); PCA itself does not depend on it.
+    """
+    _check_num(num, min(samples - 1, G.w_dim), f"PCA of {samples} samples in {G.w_dim}-dimensional W")
+    w = sample_w(G, samples, seed, c, progress=progress).double()
+    return pca_of(w, num, layers=layers, num_ws=G.num_ws)
+
+
+def pca_of(w: torch.Tensor, num: int, layers: Optional[Sequence[int]] = None,
+           num_ws: Optional[int] = None) -> Directions:
+    """Principal axes of the rows of ``w`` [N, w_dim] (centred; SVD in float64), largest variance first."""
+    w = w.double()
+    _check_num(num, min(w.shape[0] - 1, w.shape[1]), f"PCA of {w.shape[0]} samples in {w.shape[1]} dimensions")
+    centred = w - w.mean(dim=0, keepdim=True)
+    _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+    variance = s.square()
+    ratio = variance / variance.sum()
+    vectors = fix_signs(vh[:num]).float()
+    names = [f"pca {i}" for i in range(num)]
+    mask = _layer_mask(num_ws, layers, num) if layers is not None else None
+    return Directions(vectors.contiguous(), names, mask, ratio[:num].float())
+
+
+def style_affines(G) -> list[tuple[int, str, torch.Tensor, float]]:
+    """Every affine layer that turns a ws row into styles: [(ws row, layer name, stored weight [out, w_dim],
+    run-time gain)].
+
+    StyleGAN2: each block's conv0/conv1 ``affine`` and its toRGB ``affine`` (toRGB takes the row after the
+    block's last conv, which the next block's conv0 shares). StyleGAN1: each layer's AdaIN ``style`` dense layer
+    (scale and shift outputs). The weights are the stored ones: the run-time equalized-lr gain (and toRGB's
+    extra 1/sqrt(channels)) is the positive scalar per layer given with it, see ``sefa_directions`` for how it is handled.
+    """
+    out = []
+    syn = G.synthesis
+    if G.arch == "stylegan2":
+        row = 0
+        for block in syn.blocks():
+            for k, name in enumerate(block.conv_names):
+                layer = getattr(block, name)
+                out.append((row + k, f"b{block.resolution}.{name}", layer.affine.weight,
+                            layer.affine.weight_gain))
+            torgb = block.torgb
+            out.append((row + block.num_conv, f"b{block.resolution}.torgb", torgb.affine.weight,
+                        torgb.affine.weight_gain * torgb.weight_gain))
+            row += block.num_conv
+    elif G.arch == "stylegan1":
+        for i, name in enumerate(syn.layer_names):
+            style = getattr(syn, name).style
+            out.append((i, name, style.weight, style.weight_gain))
+    else:  # pragma: no cover - GeneratorConfig refuses other archs
+        raise ValueError(f"SeFa does not know the architecture {G.arch!r}")
+    return out
+
+
+def sefa_matrix(G, layers: Optional[Sequence[int]] = None, normalize: bool = True) -> torch.Tensor:
+    """A [sum of style channels, w_dim] float64: the affine weights of the layers fed by the ws rows ``layers``
+    (all when None), stacked; each row scaled to unit length when ``normalize`` (as the SeFa paper's code does),
+    otherwise each layer's weight times its run-time gain (the weight the forward pass really applies)."""
+    rows = set(range(G.num_ws) if layers is None else layers)
+    bad = sorted(r for r in rows if not 0 <= r < G.num_ws)
+    if bad:
+        raise ValueError(f"layer indices {bad} out of range: this generator has num_ws={G.num_ws}")
+    parts = [weight.detach().double().cpu() * gain for row, _, weight, gain in style_affines(G) if row in rows]
+    if not parts:
+        raise ValueError("no style layers selected")
+    A = torch.cat(parts)
+    if normalize:
+        A = A / A.norm(dim=1, keepdim=True).clamp_min(1e-30)
+    return A
+
+
+def sefa_directions(G, num: int, layers: Optional[Sequence[int]] = None, normalize: bool = True) -> Directions:
+    """SeFa (Shen & Zhou 2021): the top ``num`` eigenvectors of A^T A, A = the stacked style affine weights of
+    the layers the ws rows ``layers`` feed (all layers when None); scores = the eigenvalues.
+
+    The top direction n maximizes ||A n|| over unit vectors: moving w along it changes those layers' styles most.
+    Equalized learning rate: the forward pass multiplies each stored affine weight by a positive scalar (1/sqrt
+    (w_dim), and toRGB's styles by another 1/sqrt(channels)). With ``normalize`` (the default, as in SeFa) every
+    row of A is scaled to unit length, which removes any per-layer scalar, so the gains do not matter; without
+    it the gains are applied to each layer, so A is the matrix the network really uses.
+    """
+    _check_num(num, G.w_dim, f"a {G.w_dim}-dimensional W")
+    A = sefa_matrix(G, layers, normalize)
+    values, vectors = torch.linalg.eigh(A.T @ A)  # ascending
+    values, vectors = values.flip(0)[:num], vectors.flip(1)[:, :num].T
+    vectors = fix_signs(vectors).float().contiguous()
+    names = [f"sefa {i}" for i in range(num)]
+    return Directions(vectors, names, _layer_mask(G.num_ws, layers, num), values.float())
+
+
+def sefa_per_group(G, num: int, normalize: bool = True) -> Directions:
+    """SeFa separately for each layer group (coarse, medium, fine): ``num`` directions per non-empty group,
+    named 'sefa coarse 0', ..., each recording the rows it is for."""
+    parts = []
+    for group, rows in G.layer_groups.items():
+        if not rows:
+            continue
+        d = sefa_directions(G, num, rows, normalize)
+        d.names = [f"sefa {group} {i}" for i in range(num)]
+        parts.append(d)
+    return Directions(torch.cat([d.vectors for d in parts]), sum((d.names for d in parts), []),
+                      torch.cat([d.layers for d in parts]), torch.cat([d.scores for d in parts]))
+
+
+class Boundary(NamedTuple):
+    """A linear boundary in W: ``normal`` [w_dim] unit vector pointing to the positive class; ``accuracy`` on
+    held-out latents (None when none were held out); ``offset``: normal . w + offset = 0 on the boundary;
+    ``balanced_accuracy``: the held-out accuracy on each class, averaged (says more than ``accuracy`` when one
+    class is rare)."""
+
+    normal: torch.Tensor
+    accuracy: Optional[float]
+    train_accuracy: float
+    offset: float
+    num_train: int
+    num_held_out: int
+    balanced_accuracy: Optional[float] = None  # held out: the mean of the accuracies on each class
+
+
+def binary_labels(labels) -> torch.Tensor:
+    """Labels as bool [N]: bool, or 0/1, or scores thresholded at their median (above the median = True)."""
+    y = torch.as_tensor(np.asarray(labels))
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"labels must be one value per latent, [N], got shape {list(y.shape)}")
+    if y.dtype == torch.bool:
+        return y
+    if not (y.dtype.is_floating_point or y.dtype in (torch.int8, torch.int16, torch.int32, torch.int64,
+                                                     torch.uint8)):
+        raise ValueError(f"labels must be bool, 0/1 or numeric scores, got {y.dtype}")
+    y = y.double()
+    if not bool(torch.isfinite(y).all()):
+        raise ValueError("labels contain NaN or infinity")
+    if bool(((y == 0) | (y == 1)).all()):
+        return y == 1
+    return y > y.median()
+
+
+def _standardize(x: torch.Tensor):
+    mu = x.mean(dim=0)
+    sd = x.std(dim=0).clamp_min(1e-12)
+    return mu, sd
+
+
+def logistic_fit(x: torch.Tensor, y: torch.Tensor, l2: float = 1e-3, steps: int = 200, balanced: bool = False
+                 ) -> tuple[torch.Tensor, float]:
+    """L2-regularized logistic regression on standardized ``x`` [N, D] (float64), full-batch LBFGS.
+
+    ``balanced``: weight each class's samples so that both classes count equally (for rare attributes).
+    Returns (w [D], b) in the original coordinates: the decision function is x @ w + b.
+    """
+    x = x.double()
+    t = y.double()
+    weight = None
+    if balanced:
+        pos = float(t.mean())
+        weight = torch.where(y.bool(), 0.5 / max(pos, 1e-12), 0.5 / max(1 - pos, 1e-12)).double()
+    mu, sd = _standardize(x)
+    xs = (x - mu) / sd
+    beta = torch.zeros(x.shape[1] + 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([beta], lr=1, max_iter=steps, tolerance_grad=1e-10, tolerance_change=1e-14,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        logits = xs @ beta[:-1] + beta[-1]
+        loss = (torch.nn.functional.binary_cross_entropy_with_logits(logits, t, weight=weight)
+                + 0.5 * l2 * beta[:-1].square().sum())
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    beta = beta.detach()
+    w = beta[:-1] / sd
+    b = float(beta[-1] - (mu * w).sum())
+    return w, b
+
+
+def _accuracies(scores: torch.Tensor, labels: torch.Tensor) -> tuple[Optional[float], Optional[float]]:
+    """(accuracy, balanced accuracy) of the decisions ``scores > 0`` against bool ``labels`` (None if empty)."""
+    if len(labels) == 0:
+        return None, None
+    right = (scores > 0) == labels
+    per_class = [float(right[labels == v].double().mean()) for v in (False, True) if bool((labels == v).any())]
+    return float(right.double().mean()), sum(per_class) / len(per_class)
+
+
+def _split(n: int, held_out: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if not 0 <= held_out < 1:
+        raise ValueError(f"held_out must be a fraction in [0, 1), got {held_out}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_test = int(round(n * held_out))
+    return perm[n_test:], perm[:n_test]
+
+
+def latent_rows(ws: torch.Tensor, row: Union[int, str, None] = None) -> torch.Tensor:
+    """[N, w_dim] from w [N, w_dim] or ws [N, num_ws, w_dim]: ws row ``row``, or 'mean' of the rows; None = row 0."""
+    ws = torch.as_tensor(ws)
+    if ws.ndim == 2:
+        return ws
+    if ws.ndim != 3:
+        raise ValueError(f"latents must be w [N, w_dim] or ws [N, num_ws, w_dim], got shape {list(ws.shape)}")
+    if row == "mean":
+        return ws.mean(dim=1)
+    row = 0 if row is None else int(row)
+    if not 0 <= row < ws.shape[1]:
+        raise ValueError(f"ws row {row} out of range: the latents have num_ws={ws.shape[1]} (0..{ws.shape[1] - 1})")
+    return ws[:, row]
+
+
+def fit_boundary(ws_or_w, labels, held_out: float = 0.2, seed: int = 0, row: Union[int, str, None] = None,
+                 l2: float = 1e-3) -> Boundary:
+    """InterFaceGAN: a linear boundary in W between latents with and without an attribute.
+
+    ``ws_or_w``: w [N, w_dim] or ws [N, num_ws, w_dim] (``row`` picks the ws row, default 0, or 'mean');
+    ``labels`` [N]: bool, 0/1, or scores (thresholded at their median). A seeded ``held_out`` fraction is kept
+    out of the fit and scores it. Logistic regression (few lines of torch, LBFGS) on standardized inputs; the
+    returned normal is the hyperplane's unit normal in W itself, pointing towards the positive labels.
+    """
+    x = latent_rows(ws_or_w, row).double()
+    y = binary_labels(labels)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{x.shape[0]} latents but {y.shape[0]} labels: give one label per latent")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("latents contain NaN or infinity")
+    train, test = _split(x.shape[0], held_out, seed)
+    ytr = y[train]
+    if bool(ytr.all()) or not bool(ytr.any()):
+        raise ValueError(f"the labels (of the {len(train)} latents fitted) are all "
+                         f"{'positive' if bool(ytr.all()) else 'negative'}: a boundary needs both")
+    w, b = logistic_fit(x[train], ytr, l2=l2)
+    norm = float(w.norm())
+    if norm == 0:
+        raise ValueError("the fit found no direction (the latents do not depend on the labels)")
+
+    acc, balanced = _accuracies(x[test] @ w + b, y[test])
+    return Boundary((w / norm).float(), acc, _accuracies(x[train] @ w + b, ytr)[0], b / norm, len(train), len(test),
+                    balanced)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attribute boundaries of a generator, labelled by the attribute classifier (stylegan_fast.attribute_classifier).
+# ---------------------------------------------------------------------------------------------------------------
+
+BUILTIN_DIRECTIONS_FILE = Path(__file__).with_name("data") / "demo_faces_64_directions.npz"
+
+
+class AttributeBoundary(NamedTuple):
+    """An attribute's boundary: ``boundary`` (see Boundary; its accuracy is on every held-out sample, labelled
+    by the classifier at p > 0.5), ``positive_rate``: the share of all samples the classifier calls positive."""
+
+    attribute: str
+    boundary: Boundary
+    positive_rate: float
+
+
+@torch.no_grad()
+def attribute_scores(G, samples: int = 4000, seed: int = 0, truncation_psi: float = 1.0, classifier=None,
+                     batch_size: int = 64, noise_mode: str = "const", progress=None
+                     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Sample ``samples`` faces (z from a torch generator seeded with ``seed``, truncated with ``truncation_psi``),
+    render them and let the attribute classifier label them: (w [N, w_dim] as rendered, {attribute: p [N]})."""
+    from . import attribute_classifier
+
+    if G.c_dim:
+        raise ValueError("attribute boundaries need an unconditional generator")
+    if samples < 2:
+        raise ValueError(f"samples must be >= 2, got {samples}")
+    model = attribute_classifier.load_default(device=G.device) if classifier is None else classifier
+    gen = torch.Generator().manual_seed(seed)
+    ws, probs = [], {}
+    for start in range(0, samples, batch_size):
+        n = min(batch_size, samples - start)
+        z = torch.randn([n, G.z_dim], generator=gen).to(G.device)
+        w = G.mapping(z, None, truncation_psi)
+        p = attribute_classifier.predict(model, G.synthesis(w, noise_mode=noise_mode))
+        ws.append(w[:, 0].float().cpu())
+        for name, value in p.items():
+            probs.setdefault(name, []).append(value.detach().float().cpu())
+        if progress is not None:
+            progress(n)
+    return torch.cat(ws), {name: torch.cat(v) for name, v in probs.items()}
+
+
+def boundary_from_scores(w: torch.Tensor, p: torch.Tensor, held_out: float = 0.2, seed: int = 0,
+                         keep: float = 1.0, l2: float = 1e-3, balanced: bool = True) -> Boundary:
+    """Fit a boundary to classifier probabilities ``p`` [N] of latents ``w`` [N, w_dim].
+
+    A seeded ``held_out`` share is set aside first. Of the rest, the ``keep`` share with the most confident
+    scores is fitted (half the most positive, half the most negative, as InterFaceGAN does; keep=1: all, label
+    p > 0.5). ``balanced``: both classes weigh the same in the fit (a rare attribute still shapes the normal).
+    The accuracy is measured on every held-out sample (label p > 0.5), not only confident ones.
+    """
+    if not 0 < keep <= 1:
+        raise ValueError(f"keep must be a fraction in (0, 1], got {keep}")
+    if w.shape[0] != p.shape[0]:
+        raise ValueError(f"{w.shape[0]} latents but {p.shape[0]} scores")
+    train, test = _split(w.shape[0], held_out, seed)
+    y = p > 0.5
+    if keep < 1:
+        order = train[torch.argsort(p[train])]
+        k = max(1, int(round(len(train) * keep / 2)))
+        fit_idx = torch.cat([order[:k], order[-k:]])
+        fit_y = torch.cat([torch.zeros(k, dtype=torch.bool), torch.ones(k, dtype=torch.bool)])
+    else:
+        fit_idx, fit_y = train, y[train]
+    if bool(fit_y.all()) or not bool(fit_y.any()):
+        raise ValueError(f"the classifier calls all {len(fit_idx)} fitted samples "
+                         f"{'positive' if bool(fit_y.all()) else 'negative'}: sample more faces")
+    x = w.double()
+    wv, b = logistic_fit(x[fit_idx], fit_y, l2=l2, balanced=balanced)
+    norm = float(wv.norm())
+    if keep < 1 and not (bool(y[train].all()) or not bool(y[train].any())):
+        # balanced extremes put the threshold midway between them: place it again along the fitted normal,
+        # with every training sample (the direction stays the one the confident samples gave)
+        scale, bias = logistic_fit((x[train] @ wv)[:, None] / norm, y[train], l2=0.0)
+        if float(scale[0]) > 0:
+            b = float(bias) / float(scale[0]) * norm
+
+    acc, balanced_acc = _accuracies(x[test] @ wv + b, y[test])
+    return Boundary((wv / norm).float(), acc, _accuracies(x[fit_idx] @ wv + b, fit_y)[0], b / norm,
+                    len(fit_idx), len(test), balanced_acc)
+
+
+def attribute_boundary(G, attribute: str, samples: int = 4000, seed: int = 0, truncation_psi: float = 1.0,
+                       held_out: float = 0.2, keep: float = 1.0, classifier=None, progress=None
+                       ) -> AttributeBoundary:
+    """InterFaceGAN with the attribute classifier as labeller: sample, render, label, fit (see attribute_scores
+    and boundary_from_scores)."""
+    from .attribute_classifier import ATTRIBUTES
+
+    if attribute not in ATTRIBUTES:
+        raise ValueError(f"unknown attribute {attribute!r}; the classifier knows: {', '.join(ATTRIBUTES)}")
+    w, probs = attribute_scores(G, samples, seed, truncation_psi, classifier, progress=progress)
+    p = probs[attribute]
+    return AttributeBoundary(attribute, boundary_from_scores(w, p, held_out, seed, keep),
+                             float((p > 0.5).double().mean()))
+
+
+def find_direction(directions: Directions, name: str) -> int:
+    """The index of the direction called ``name`` (an error listing the names otherwise)."""
+    if name not in directions.names:
+        raise ValueError(f"no direction named {name!r}; the file has: {', '.join(directions.names)}")
+    return directions.names.index(name)
+
+
+def builtin_direction_names() -> list[str]:
+    """Names of the built-in model's directions (empty when the file is not installed)."""
+    if not BUILTIN_DIRECTIONS_FILE.is_file():
+        return []
+    return load_directions(BUILTIN_DIRECTIONS_FILE).names
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Edit strips: one face along a direction, with the strengths written above it in a 3x5 pixel font.
+# ---------------------------------------------------------------------------------------------------------------
+
+_GLYPHS = {
+    "0": ("111", "101", "101", "101", "111"), "1": ("010", "110", "010", "010", "111"),
+    "2": ("111", "001", "111", "100", "111"), "3": ("111", "001", "111", "001", "111"),
+    "4": ("101", "101", "111", "001", "001"), "5": ("111", "100", "111", "001", "111"),
+    "6": ("111", "100", "111", "101", "111"), "7": ("111", "001", "001", "001", "001"),
+    "8": ("111", "101", "111", "101", "111"), "9": ("111", "101", "111", "001", "111"),
+    "-": ("000", "000", "111", "000", "000"), "+": ("000", "010", "111", "010", "000"),
+    ".": ("0", "0", "0", "0", "1"),
+}
+
+
+def strength_text(s: float) -> str:
+    text = f"{s:+.3g}"
+    return "0" if float(text) == 0 else text
+
+
+def text_bitmap(text: str) -> Optional[np.ndarray]:
+    """``text`` as a bool [5, width] bitmap (one column between characters), None if a character has no glyph."""
+    if any(ch not in _GLYPHS for ch in text):
+        return None
+    cols = []
+    for i, ch in enumerate(text):
+        glyph = np.array([[c == "1" for c in row] for row in _GLYPHS[ch]])
+        if i:
+            cols.append(np.zeros([5, 1], dtype=bool))
+        cols.append(glyph)
+    return np.concatenate(cols, axis=1)
+
+
+def label_band(texts: Sequence[str], tile: int, channels: int = 3) -> Optional[np.ndarray]:
+    """A uint8 [band, len(texts) * tile, channels] band with each text centred over its tile, or None when a text
+    does not fit a tile (or has a character without a glyph)."""
+    bitmaps = [text_bitmap(t) for t in texts]
+    if any(b is None for b in bitmaps):
+        return None
+    widest = max(b.shape[1] for b in bitmaps)
+    scale = min(max(1, tile // 32), (tile - 2) // widest) if widest else 1
+    if scale < 1:
+        return None
+    pad = max(1, scale)
+    band = np.zeros([5 * scale + 2 * pad, len(texts) * tile, channels], dtype=np.uint8)
+    for i, b in enumerate(bitmaps):
+        big = b.repeat(scale, axis=0).repeat(scale, axis=1)
+        x0 = i * tile + (tile - big.shape[1]) // 2
+        band[pad:pad + big.shape[0], x0:x0 + big.shape[1]][big] = 230
+    if channels == 4:
+        band[..., 3] = 255
+    return band
+
+
+@torch.no_grad()
+def render_edits(G, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = 16, progress=None) -> np.ndarray:
+    """ws [K, num_ws, w_dim] -> uint8 images [K, H, W, C], rendered in batches."""
+    from .images import to_uint8
+
+    out = []
+    for start in range(0, ws.shape[0], batch_size):
+        chunk = ws[start:start + batch_size]
+        out.append(to_uint8(G.synthesis(chunk, noise_mode=noise_mode)).cpu().numpy())
+        if progress is not None:
+            progress(chunk.shape[0])
+    return np.concatenate(out)
+
+
+def edit_strip(images: np.ndarray, strengths: Optional[Sequence[float]] = None, scale: int = 1) -> np.ndarray:
+    """Images [K, H, W, C] side by side ([H*scale, K*W*scale, C]), with a band of the ``strengths`` above them
+    when given (and when they fit the tiles)."""
+    from .video import upscale
+
+    strip = upscale(np.concatenate(list(images), axis=1), scale)
+    if strengths is not None:
+        band = label_band([strength_text(s) for s in strengths], images.shape[2] * scale, strip.shape[2])
+        if band is not None:
+            strip = np.concatenate([band, strip], axis=0)
+    return strip

@@ -28,8 +28,9 @@ def make_grid(images_uint8: np.ndarray, cols: int | None = None) -> np.ndarray:
     return grid
 
 
-def save_image(array_hwc: np.ndarray, path) -> None:
-    """Write an [H, W, C] uint8 array (C = 1, 3 or 4) as PNG atomically."""
+def save_image(array_hwc: np.ndarray, path, compress_level: int | None = None) -> None:
+    """Write an [H, W, C] uint8 array (C = 1, 3 or 4) as PNG atomically (zlib ``compress_level`` 0-9,
+    None: Pillow's default, 6)."""
     from PIL import Image
 
     a = np.asarray(array_hwc)
@@ -37,4 +38,4 @@ def save_image(array_hwc: np.ndarray, path) -> None:
         raise ValueError(f"expected an [H, W, 1|3|4] uint8 image, got {a.dtype} of shape {list(a.shape)}")
     img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
     with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
+        img.save(tmp, format="PNG", **({} if compress_level is None else {"compress_level": compress_level}))

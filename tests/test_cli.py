@@ -245,7 +245,8 @@ def test_child_strip_is_parents_and_both_children(tmp_path, small_network):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--parents", "3", "photo.png"], "neither a seed"),
+    (["--parents", "3", "photo.png"], "does not exist"),
+    (["--parents", "3", "notes.txt"], "neither a seed"),
     (["--parents", "3", "missing.npz"], "does not exist"),
     (["--layers", "0-99"], "out of range"),
     (["--layers", "eyes"], "cannot parse layer selection"),
@@ -360,7 +361,7 @@ def test_render_outdir_under_proc(small_network):
 
 
 def test_render_error_while_saving_names_the_file(tmp_path, small_network, monkeypatch):
-    def disk_full(array, path):
+    def disk_full(array, path, **options):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
     monkeypatch.setattr(sf.images, "save_image", disk_full)

@@ -90,11 +90,14 @@ def class_labels(G, class_idx, dev):
     return c
 
 
-def style_network(network, which, device, command, truncation_psi, truncation_cutoff):
-    """(device, G, psi, cutoff) for the commands that work on ws (mix, child, video): unconditional only."""
+def style_network(network, which, device, command, truncation_psi, truncation_cutoff, conditional=False):
+    """(device, G, psi, cutoff) for the commands that work on ws (mix, child, video, ...).
+
+    conditional=False refuses class-conditional networks; a command that maps its z with ``class_labels``
+    passes True."""
     dev = pick_device(device)
     G = load_network(network, dev, which=which)
-    if G.c_dim:
+    if G.c_dim and not conditional:
         fail(f"{command} supports unconditional networks only")
     return (dev, G, *truncation(G, truncation_psi, truncation_cutoff))
 

@@ -76,7 +76,7 @@ def doctor():
                context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def bench(ctx):
-    """Throughput table per backend (all options: stylegan-fast bench --help)."""
+    """Throughput table per backend; --end-to-end: generator vs files (all options: stylegan-fast bench --help)."""
     from ..bench import main as bench_main
 
     sys.exit(bench_main(ctx.args, prog=BENCH_PROG))

@@ -7,8 +7,9 @@ import sys
 import click
 
 from ..video import INTERPOLATIONS, VIDEO_SUFFIXES
-from .common import (DEVICE_OPTION, NETWORK_OPTION, NOISE_MODE_OPTION, TRUNC_OPTIONS, WHICH_OPTION, check_writable,
-                     layers_option, parse_seeds_option, style_network, with_options, writing)
+from .common import (CLASS_OPTION, DEVICE_OPTION, NETWORK_OPTION, NOISE_MODE_OPTION, TRUNC_OPTIONS, WHICH_OPTION,
+                     check_writable, class_labels, layers_option, parse_seeds_option, style_network, with_options,
+                     writing)
 
 
 def _parse_grid(ctx, param, value):
@@ -19,7 +20,11 @@ def _parse_grid(ctx, param, value):
     return int(m.group(1)), int(m.group(2))
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  stylegan-fast video --seeds 0-11 --grid 3x1 --w-frames 12 --fps 12 --scale 2 --output walk.gif
+  stylegan-fast video --network cond.pkl --class 2 --seeds 0-3 --output walk.mp4
+""")
 @NETWORK_OPTION
 @WHICH_OPTION
 @click.option("--seeds", callback=parse_seeds_option, default="0-3", show_default=True,
@@ -35,6 +40,7 @@ def _parse_grid(ctx, param, value):
                    "others keep the first keyframe's styles [default: all].")
 @with_options(TRUNC_OPTIONS)
 @NOISE_MODE_OPTION
+@CLASS_OPTION
 @click.option("--fps", type=click.FloatRange(min=1), default=30, show_default=True)
 @click.option("--scale", type=click.IntRange(min=1, max=16), default=1, show_default=True,
               help="Enlarge frames by this integer factor (nearest neighbour), for small models.")
@@ -43,7 +49,7 @@ def _parse_grid(ctx, param, value):
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @DEVICE_OPTION
 def video(network, which, seeds, grid, w_frames, kind, loop, layers, truncation_psi, truncation_cutoff, noise_mode,
-          fps, scale, output, batch_size, device):
+          class_idx, fps, scale, output, batch_size, device):
     """Latent walk video through keyframe seeds, interpolated in W (NVlabs' gen_video.py)."""
     import torch
     from tqdm import tqdm
@@ -62,10 +68,12 @@ def video(network, which, seeds, grid, w_frames, kind, loop, layers, truncation_
                                  f"seeds, at least {2 * cells} (two keyframes per cell)", param_hint="--seeds")
     check_writable(output, "--output")
     dev, G, truncation_psi, truncation_cutoff = style_network(network, which, device, "video", truncation_psi,
-                                                               truncation_cutoff)
+                                                               truncation_cutoff, conditional=True)
     moving = layers_option(G, layers, "--layers") if layers else list(range(G.num_ws))
+    c = class_labels(G, class_idx, dev)
     with torch.inference_mode():
-        keys = G.mapping(z_from_seeds(seeds, G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)
+        keys = G.mapping(z_from_seeds(seeds, G.z_dim).to(dev), None if c is None else c.expand(len(seeds), -1),
+                         truncation_psi, truncation_cutoff)
         keys = keys.reshape(cells, len(seeds) // cells, G.num_ws, G.w_dim)
         paths = grid_walks(keys, w_frames, kind, loop, moving)  # [T, cells, num_ws, w_dim]
     n_frames = paths.shape[0]
