@@ -5,13 +5,15 @@ and the Python API read:
 
 - ``.npz`` with ``directions`` [K, w_dim] float32 (one unit vector per row), optionally ``names`` [K]
   (strings), ``layers`` [K, num_ws] bool (the ws rows a direction was found for, e.g. SeFa per layer
-  group; absent means all rows) and ``scores`` [K] (explained variance, eigenvalue or held-out accuracy).
+  group; absent means all rows) and ``scores`` [K] (explained variance, eigenvalue, held-out accuracy, or for
+  paired directions the attribute classifier's mean probability gain of an edit, see ``paired_direction``).
 - ``.npy`` [w_dim] or [1, w_dim] (InterFaceGAN's boundary.npy) or [K, w_dim].
 
 Arrays only: pickled objects are refused.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence, Union
@@ -19,7 +21,7 @@ from typing import NamedTuple, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .fileio import atomic_path
+from .fileio import atomic_path, read_arrays
 
 
 @dataclass
@@ -84,27 +86,17 @@ def save_directions(path, directions: Directions) -> None:
 def load_directions(path, w_dim: Optional[int] = None) -> Directions:
     """Read a directions file (.npz or .npy, see the module doc); ``w_dim`` checks it fits a generator."""
     path = Path(path)
-    if path.suffix.lower() not in (".npz", ".npy"):
-        raise ValueError(f"{path}: a directions file must be .npz (key 'directions') or .npy")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"directions file {path} does not exist") from None
-    except ValueError as e:
-        raise ValueError(f"{path}: not a plain numpy array file ({e})") from None
+    data = read_arrays(path, "directions file", "directions",
+                       hint="expected directions [K, w_dim] as `stylegan-fast directions` writes")
     names, layers, scores = [], None, None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            if "directions" not in data.files:
-                raise ValueError(f"{path}: no array named 'directions' (has: {', '.join(data.files) or 'nothing'})"
-                                 f"; expected directions [K, w_dim] as `stylegan-fast directions` writes")
-            vectors = data["directions"]
-            if "names" in data.files:
-                names = [str(n) for n in data["names"]]
-            if "layers" in data.files:
-                layers = torch.from_numpy(np.array(data["layers"], dtype=bool))
-            if "scores" in data.files:
-                scores = torch.from_numpy(np.array(data["scores"], dtype=np.float32))
+    if isinstance(data, dict):
+        vectors = data["directions"]
+        if "names" in data:
+            names = [str(n) for n in data["names"]]
+        if "layers" in data:
+            layers = torch.from_numpy(np.array(data["layers"], dtype=bool))
+        if "scores" in data:
+            scores = torch.from_numpy(np.array(data["scores"], dtype=np.float32))
     else:
         vectors = data
     vectors = np.asarray(vectors)
@@ -492,6 +484,11 @@ def fit_boundary(ws_or_w, labels, held_out: float = 0.2, seed: int = 0, row: Uni
 # Attribute boundaries of a generator, labelled by the attribute classifier (stylegan_fast.attribute_classifier).
 # ---------------------------------------------------------------------------------------------------------------
 
+# The built-in model's directions: beard, glasses, smile, grey_hair. beard is a paired direction on ws rows 3-4
+# (``stylegan-fast boundary --attribute beard --method paired --pairs 48 --steps 80 --layers 3-4``); glasses,
+# smile and grey_hair are classifier boundaries on every row (``stylegan-fast boundary --attribute all --samples
+# 12000 --trunc 0.7``; paired ones were no better for them). scores: for every direction, the classifier's mean
+# probability gain of its attribute on faces of seeds 0-31 (psi 0.7) moved by strength 3 (``edit_effect``).
 BUILTIN_DIRECTIONS_FILE = Path(__file__).with_name("data") / "demo_faces_64_directions.npz"
 
 
@@ -585,6 +582,182 @@ def attribute_boundary(G, attribute: str, samples: int = 4000, seed: int = 0, tr
     p = probs[attribute]
     return AttributeBoundary(attribute, boundary_from_scores(w, p, held_out, seed, keep),
                              float((p > 0.5).double().mean()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Paired directions: the identikit draws the same face with and without an attribute (exact labels); both
+# drawings are projected into W and the mean difference w_with - w_without is the direction.
+# ---------------------------------------------------------------------------------------------------------------
+
+PAIRED_ATTRIBUTES = ("beard", "glasses", "smile", "grey_hair")
+_GREYS = ((150, 150, 150), (235, 235, 235))  # the identikit's grey and white hair colours
+
+
+def _is_grey(color) -> bool:
+    return max(color) - min(color) < 30 and min(color) >= 125
+
+
+def paired_attributes(attribute: str, seed: int) -> Optional[tuple[dict, dict]]:
+    """Identikit face ``seed`` drawn without and with ``attribute``, everything else the same: (attrs without,
+    attrs with), or None when the face does not suit the attribute (grey hair: a bald or already grey face, or
+    one with a beard, which would grey with the hair).
+
+    beard: none vs full (beard colour = hair colour); glasses: none vs round; smile: a neutral mouth vs a closed
+    smile (curve 0.55..1); grey_hair: the face's own hair colour vs the grey or white of the identikit's palette.
+    """
+    from .train import identikit
+
+    if attribute not in PAIRED_ATTRIBUTES:
+        raise ValueError(f"unknown attribute {attribute!r}; paired directions know: {', '.join(PAIRED_ATTRIBUTES)}")
+    base = identikit.sample_attributes(int(seed))
+    rng = np.random.default_rng([int(seed), 7919])
+    without, with_ = dict(base), dict(base)
+    if attribute == "beard":
+        without["beard"] = "none"
+        with_["beard"], with_["beard_color"] = "full", base["hair_color"]
+    elif attribute == "glasses":
+        without["glasses"] = "none"
+        with_["glasses"] = "round"
+    elif attribute == "smile":
+        without.update(expression="neutral", mouth_curve=float(rng.uniform(-0.1, 0.1)), mouth_open=False)
+        with_.update(expression="smile", mouth_curve=float(rng.uniform(0.55, 1.0)), mouth_open=False)
+    else:
+        if base["hair_style"] == "bald" or _is_grey(base["hair_color"]) or base["beard"] != "none":
+            return None
+        grey = _GREYS[int(rng.integers(2))]
+        jitter = rng.integers(-8, 9, size=3)
+        with_["hair_color"] = tuple(int(min(255, max(0, c + int(e)))) for c, e in zip(grey, jitter))
+        with_["beard_color"] = with_["hair_color"]
+    return without, with_
+
+
+def paired_images(attribute: str, pairs: int, first_seed: int = 0, size: int = 64
+                  ) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """``pairs`` identikit faces without and with ``attribute`` (see paired_attributes), from seed
+    ``first_seed`` on, skipping faces that do not suit it: (uint8 [pairs, size, size, 3] without, the same with,
+    the seeds used)."""
+    from .train import identikit
+
+    if pairs < 1:
+        raise ValueError(f"pairs must be >= 1, got {pairs}")
+    without, with_, seeds = [], [], []
+    seed = int(first_seed)
+    while len(seeds) < pairs:
+        pair = paired_attributes(attribute, seed)
+        if pair is not None:
+            without.append(identikit.render_face(pair[0], size))
+            with_.append(identikit.render_face(pair[1], size))
+            seeds.append(seed)
+        seed += 1
+    return np.stack(without), np.stack(with_), seeds
+
+
+def project_w_batch(G, targets: torch.Tensor, steps: int = 100, lr: float = 0.1, progress=None,
+                    init: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Project a batch of target images into W at once: w [N, w_dim] (one w for every ws row) such that
+    ``G.synthesis`` renders each target.
+
+    targets: float [N, 3, R, R] in [-1, 1] at G's resolution. Every w starts at ``init`` [N, w_dim] (default
+    ``G.mapping.w_avg``); Adam with
+    the learning rate ramped up over the first 5% of the steps and down (cosine) over the last 25%, on the
+    offline pixel + Laplacian-pyramid distance (``projection.offline_distance``); noise maps fixed ('const').
+    The same deterministic schedule for every target, so two targets that differ only in one detail end at
+    nearby w's whose difference is that detail. ``progress(step)`` is called after every step.
+    """
+    from .projection import offline_distance
+
+    if not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    R = G.img_resolution
+    if targets.ndim != 4 or targets.shape[1] != 3 or tuple(targets.shape[2:]) != (R, R):
+        raise ValueError(f"targets must be [N, 3, {R}, {R}] in [-1, 1], got shape {list(targets.shape)}")
+    targets = targets.detach().float().to(G.device)
+    w_avg = G.mapping.w_avg.detach().float().to(G.device)
+    with torch.inference_mode(False), torch.enable_grad():
+        if init is None:
+            w = w_avg.reshape(1, -1).repeat(targets.shape[0], 1)
+        else:
+            if tuple(init.shape) != (targets.shape[0], G.w_dim):
+                raise ValueError(f"init must be [{targets.shape[0]}, {G.w_dim}] (one w per target), got shape "
+                                 f"{list(init.shape)}")
+            w = init.detach().float().to(G.device)
+        w = w.clone().requires_grad_(True)
+        opt = torch.optim.Adam([w], betas=(0.9, 0.999), lr=lr)
+        for step in range(steps):
+            t = step / steps
+            ramp = min(1.0, (1.0 - t) / 0.25)
+            ramp = (0.5 - 0.5 * math.cos(ramp * math.pi)) * min(1.0, t / 0.05)
+            for group in opt.param_groups:
+                group["lr"] = lr * ramp
+            image = G.synthesis(w[:, None].expand(-1, G.num_ws, -1), noise_mode="const")
+            loss = offline_distance(image, targets).sum()
+            grad, = torch.autograd.grad(loss, [w])
+            w.grad = grad
+            opt.step()
+            if progress is not None:
+                progress(1)
+    return w.detach().float().cpu()
+
+
+class PairedDirection(NamedTuple):
+    """A paired direction: ``direction`` (unit [w_dim]), ``length``: the mean difference's length in W (the
+    strength at which an edit adds the attribute as the pairs did), ``consistency``: the mean cosine between
+    each pair's difference and the direction, ``seeds``: the identikit faces used."""
+
+    attribute: str
+    direction: torch.Tensor
+    length: float
+    consistency: float
+    seeds: list
+
+
+def paired_direction(G, attribute: str, pairs: int = 48, steps: int = 100, first_seed: int = 0,
+                     batch_size: int = 32, progress=None) -> PairedDirection:
+    """The direction of ``attribute`` in W from exact labels: ``pairs`` identikit faces drawn without and with
+    it (``paired_images``), both projected into W (``project_w_batch``, ``steps`` steps), and the differences
+    w_with - w_without averaged and normalized. Meant for the built-in model (trained on identikit faces);
+    ``progress(n)`` counts projection steps times images."""
+    if G.c_dim:
+        raise ValueError("paired directions need an unconditional generator")
+    without, with_, seeds = paired_images(attribute, pairs, first_seed, G.img_resolution)
+    from .train.identikit import to_tensor
+
+    diffs = []
+    for start in range(0, pairs, max(1, batch_size // 2)):
+        stop = min(pairs, start + max(1, batch_size // 2))
+        both = to_tensor(np.concatenate([without[start:stop], with_[start:stop]]))
+        w = project_w_batch(G, both, steps, progress=None if progress is None
+                            else (lambda n, k=both.shape[0]: progress(n * k)))
+        diffs.append(w[stop - start:] - w[:stop - start])
+    d = torch.cat(diffs).double()
+    mean = d.mean(dim=0)
+    length = float(mean.norm())
+    if length == 0:
+        raise ValueError("the pairs' projections do not differ: no direction")
+    unit = mean / length
+    consistency = float((d @ unit / d.norm(dim=1).clamp_min(1e-12)).mean())
+    return PairedDirection(attribute, unit.float(), length, consistency, seeds)
+
+
+@torch.no_grad()
+def edit_effect(G, direction: torch.Tensor, strengths: Sequence[float], seeds: Sequence[int] = range(32),
+                truncation_psi: float = 0.7, layers: Optional[Sequence[int]] = None, classifier=None,
+                noise_mode: str = "const") -> dict[str, torch.Tensor]:
+    """How an edit changes the attribute classifier's view: faces ``seeds`` (NVlabs seeds, truncated) moved by
+    each strength along ``direction`` (on ws rows ``layers``); {attribute: mean probability [len(strengths)]}."""
+    from . import attribute_classifier
+    from .latents import z_from_seeds
+
+    model = attribute_classifier.load_default(device=G.device) if classifier is None else classifier
+    z = z_from_seeds(list(seeds), G.z_dim).to(G.device)
+    ws = G.mapping(z, None, truncation_psi).float()
+    out: dict[str, list] = {}
+    for s in strengths:
+        moved = torch.cat([move(w, direction.to(ws.device), [s], layers) for w in ws])
+        p = attribute_classifier.predict(model, G.synthesis(moved, noise_mode=noise_mode))
+        for name, value in p.items():
+            out.setdefault(name, []).append(float(value.float().mean()))
+    return {name: torch.tensor(v) for name, v in out.items()}
 
 
 def find_direction(directions: Directions, name: str) -> int:

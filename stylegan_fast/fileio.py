@@ -39,3 +39,30 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def read_arrays(path, what: str, main_key: str, hint: str = ""):
+    """The arrays of a .npz (a dict) or the array of a .npy, never unpickling anything.
+
+    ``what`` names the file in errors ("latent file"); ``main_key`` is the array a .npz must hold (``hint``
+    ends the error when it is missing).
+    """
+    import numpy as np
+
+    path = Path(path)
+    if path.suffix.lower() not in (".npz", ".npy"):
+        raise ValueError(f"{path}: a {what} must be .npz (key {main_key!r}) or .npy")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    except ValueError as e:
+        raise ValueError(f"{path}: not a plain numpy array file ({e})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        return data
+    with data:
+        if main_key not in data.files:
+            raise ValueError(f"{path}: no array named {main_key!r} (has: {', '.join(data.files) or 'nothing'})"
+                             + (f"; {hint}" if hint else ""))
+        return {name: data[name] for name in data.files}
+

@@ -53,21 +53,12 @@ def z_from_seeds(seeds: Union[str, int, Iterable[int]], z_dim: int) -> torch.Ten
 
 def _read_w(path) -> np.ndarray:
     """The floating-point array 'w' of a .npz, or the array of a .npy; pickled objects are refused."""
+    from .fileio import read_arrays
+
     path = Path(path)
-    if path.suffix.lower() not in (".npz", ".npy"):
-        raise ValueError(f"{path}: a latent file must be .npz (key 'w') or .npy")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"latent file {path} does not exist") from None
-    except ValueError as e:
-        raise ValueError(f"{path}: not a plain numpy array file ({e})") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            if "w" not in data.files:
-                raise ValueError(f"{path}: no array named 'w' (has: {', '.join(data.files) or 'nothing'}); "
-                                 f"save it with numpy.savez(path, w=ws)")
-            data = data["w"]
+    data = read_arrays(path, "latent file", "w", hint="save it with numpy.savez(path, w=ws)")
+    if isinstance(data, dict):
+        data = data["w"]
     w = np.asarray(data)
     if not np.issubdtype(w.dtype, np.floating):
         raise ValueError(f"{path}: w must be floating point, got {w.dtype}")

@@ -12,6 +12,18 @@ noise maps are optimised too, held to unit variance by renormalising them after 
 penalty on their autocorrelation at every scale of a pyramid (weight 1e5) so that they do not take
 over the image. ``space="w+"`` optimises each row of ws on its own.
 
+One departure from the paper: the start is the best (lowest distance to the target) of the mean w and
+``init_candidates`` mapped random ws, not the mean w alone. Rendering 128 candidates (forward passes
+only) costs about as much as 40 optimisation steps (forward and backward): ~3 s on a CPU for a 64 px
+model. Hence the default, 128 candidates up to 256 px and 16 above (large models, few steps' worth).
+On the built-in 64 px demo model, six held-out identikit faces projected in W+ for 300 steps gave
+24.4 dB mean PSNR from the mean w and 25.0 dB from the best of 128; at 1000 steps the two are level
+(25.9 dB): the better start matters for short runs (the studio's 200 steps). The learning rate, the w
+noise, the loss weights and W-then-W+ were tried too and left as they are: none helped by more than
+~0.2 dB at 300 steps, and lr 0.03 or 0.3 did worse. That model's own renderings project back (W+, 300
+steps) at ~41 dB, identikit faces from its training set at ~26 dB: the blur of projected photos there
+is the 64 px model's limited reach, not the optimiser's.
+
 Two distances between the rendering and the target:
 
 * ``perceptual``: LPIPS-style, on the VGG16 trunk (features after relu1_2, relu2_2, relu3_3, relu4_3,
@@ -62,6 +74,10 @@ W_NOISE_RAMP = 0.75
 LR_RAMPDOWN = 0.25
 LR_RAMPUP = 0.05
 NOISE_REG_WEIGHT = 1e5
+INIT_CANDIDATES_SMALL = 128  # default init_candidates up to INIT_SMALL_RESOLUTION px
+INIT_CANDIDATES_LARGE = 16
+INIT_SMALL_RESOLUTION = 256
+INIT_BATCH = 16  # candidates rendered at once
 
 # ImageNet normalisation of torchvision's VGG16, on [0, 1] inputs.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -513,9 +529,33 @@ def w_statistics(G, c=None, seed=0, samples=W_AVG_SAMPLES, batch=2000) -> tuple:
     return w_avg, (ws - w_avg).square().sum(dim=1).mean().sqrt().item()
 
 
+def default_init_candidates(resolution: int) -> int:
+    """How many random ws ``project`` tries as its start by default (see the module docstring)."""
+    return INIT_CANDIDATES_SMALL if resolution <= INIT_SMALL_RESOLUTION else INIT_CANDIDATES_LARGE
+
+
+def best_start(G, target_t, distance, w_avg, candidates: int, seed: int = 0, c=None) -> torch.Tensor:
+    """The w [w_dim] nearest to ``target_t`` (by ``distance``) among w_avg and ``candidates`` mapped random z."""
+    if candidates <= 0:
+        return w_avg
+    gen = torch.Generator().manual_seed(seed + 2)
+    z = torch.randn([candidates, G.z_dim], generator=gen).to(w_avg.device)
+    with torch.no_grad():
+        cc = None if c is None else c.reshape(1, -1).expand(candidates, -1).to(w_avg.device, torch.float32)
+        ws = torch.cat([w_avg[None], G.mapping(z, cc)[:, 0].float()])
+        scores = []
+        for start in range(0, len(ws), INIT_BATCH):
+            w = ws[start:start + INIT_BATCH]
+            image = G.synthesis(w[:, None].expand(-1, G.num_ws, -1), noise_mode="const")
+            scores.append(distance(image, target_t).float())  # [1, 3, R, R] broadcasts
+        scores = torch.cat(scores)
+    return ws[int(torch.nan_to_num(scores, nan=math.inf).argmin())]
+
+
 def project(G, target, *, steps: int = 1000, space: str = "w", seed: int = 0, loss: str = "auto",
             progress: Optional[Callable] = None, device=None, vgg16=None, c: Optional[torch.Tensor] = None,
-            optimize_noise: bool = True, keep_history: bool = False, quiet: bool = False) -> ProjectionResult:
+            optimize_noise: bool = True, keep_history: bool = False, quiet: bool = False,
+            init_candidates: Optional[int] = None) -> ProjectionResult:
     """Find ws for which ``G`` renders ``target`` (see the module docstring for the method).
 
     target: a path or bytes of an image (``load_target``), a uint8 [H, W, 3] array (any size: cropped
@@ -527,7 +567,8 @@ def project(G, target, *, steps: int = 1000, space: str = "w", seed: int = 0, lo
     default G's device. c: one-hot class [1, c_dim] for a class-conditional G (required there).
     optimize_noise: optimise the per-pixel noise maps too (the paper's method; skipped when G's noise
     strengths are all zero). keep_history: keep ws after every step (for a video). quiet: no stderr note
-    on which loss is used.
+    on which loss is used. init_candidates: start from the best of the mean w and this many mapped
+    random ws (0: the mean w, as in the paper; None: ``default_init_candidates(G.img_resolution)``).
     """
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
@@ -539,6 +580,10 @@ def project(G, target, *, steps: int = 1000, space: str = "w", seed: int = 0, lo
                              f"[1, {G.c_dim}] label")
     elif c is not None:
         raise ValueError("this generator is unconditional: c must be None")
+    if init_candidates is None:
+        init_candidates = default_init_candidates(G.img_resolution)
+    if not (isinstance(init_candidates, int) and init_candidates >= 0):
+        raise ValueError(f"init_candidates must be an integer >= 0, got {init_candidates!r}")
     device = G.device if device is None else torch.device(device)
     if G.device != device:
         G.to(device)
@@ -549,8 +594,9 @@ def project(G, target, *, steps: int = 1000, space: str = "w", seed: int = 0, lo
 
     with torch.inference_mode(False), torch.enable_grad():
         w_avg, w_std = w_statistics(G, c, seed)
+        w_start = best_start(G, target_t, distance, w_avg.to(device), init_candidates, seed, c)
         rows = 1 if space == "w" else G.num_ws
-        w_opt = w_avg.reshape(1, -1).repeat(rows, 1).clone().requires_grad_(True)
+        w_opt = w_start.reshape(1, -1).repeat(rows, 1).clone().requires_grad_(True)
         noise = _noise_maps(G, device)
         tune_noise = optimize_noise and _uses_noise(G)
         for n in noise:
@@ -604,5 +650,6 @@ def side_by_side(*images: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["ProjectionResult", "load_target", "project", "choose_loss", "perceptual_weights", "load_vgg16", "VGG16Features",
-           "offline_distance", "laplacian_pyramid", "noise_regularization", "psnr", "render_ws", "w_statistics",
+           "offline_distance", "laplacian_pyramid", "best_start", "default_init_candidates", "noise_regularization",
+           "psnr", "render_ws", "w_statistics",
            "is_image_path", "LOSSES", "SPACES", "IMAGE_SUFFIXES"]

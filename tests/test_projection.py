@@ -112,6 +112,41 @@ def test_projection_stylegan1(make_generator):
     assert any(not torch.equal(n, c) for n, c in zip(result.noise, pj._noise_maps(G, "cpu")))  # noise optimised
 
 
+def test_best_start_is_the_nearest_candidate(tiny):
+    target_t = pj.to_tensor(pj.render_ws(tiny, tiny.mapping(z_from_seeds([21], tiny.z_dim), None)[0]))
+    w_avg = pj.w_statistics(tiny)[0]
+    assert torch.equal(pj.best_start(tiny, target_t, pj.offline_distance, w_avg, 0), w_avg)
+    start = pj.best_start(tiny, target_t, pj.offline_distance, w_avg, 40, seed=3)
+    z = torch.randn([40, tiny.z_dim], generator=torch.Generator().manual_seed(3 + 2))  # best_start's candidates
+    with torch.no_grad():
+        candidates = [w_avg] + list(tiny.mapping(z, None)[:, 0])
+        scores = [pj.offline_distance(tiny.synthesis(w.expand(1, tiny.num_ws, -1), noise_mode="const"),
+                                      target_t).item() for w in candidates]  # one at a time, not batched
+    best = min(range(len(scores)), key=scores.__getitem__)
+    torch.testing.assert_close(start, candidates[best])
+    assert best != 0 and scores[best] < scores[0]
+    a = pj.project(tiny, target_t[0], steps=1, quiet=True, init_candidates=0, optimize_noise=False)
+    b = pj.project(tiny, target_t[0], steps=1, quiet=True, optimize_noise=False)  # default: 128 candidates at 16 px
+    assert pj.default_init_candidates(16) == 128 and pj.default_init_candidates(1024) == 16
+    assert b.losses[0] < a.losses[0]  # the first step starts nearer the target than the mean w
+    with pytest.raises(ValueError, match="init_candidates must be an integer >= 0"):
+        pj.project(tiny, target_t[0], steps=1, quiet=True, init_candidates=-1)
+
+
+def test_best_start_on_the_demo_model():
+    """Held-out identikit faces (seeds outside the training pool): the best of 64 mapped ws starts far nearer
+    than the mean w (measured for 10,000,001..6 with 128 candidates: 5.3-10.3 dB from the mean w, 13.8-19.2 dB)."""
+    from stylegan_fast.train import identikit
+
+    G = sf.default_model()
+    target = identikit.face(IDENTIKIT_SEED, G.img_resolution)
+    w_avg = pj.w_statistics(G, samples=2000)[0]
+    start = pj.best_start(G, pj.to_tensor(target), pj.offline_distance, w_avg, 64)
+    before = pj.psnr(pj.render_ws(G, w_avg.expand(G.num_ws, -1)), target)
+    after = pj.psnr(pj.render_ws(G, start.expand(G.num_ws, -1)), target)
+    assert after > before + 4, f"{before:.2f} -> {after:.2f} dB"
+
+
 def test_noise_regularization_penalizes_correlated_noise():
     gen = torch.Generator().manual_seed(0)
     white = [torch.randn([1, 1, 32, 32], generator=gen)]
@@ -173,7 +208,8 @@ def test_perceptual_loss_from_safe_files(tiny, vgg_files, name):
     name_, distance = pj.choose_loss("auto", vgg)
     x = torch.rand([1, 3, 16, 16]) * 2 - 1
     assert distance(x, x).item() == 0 and distance(x, -x).item() > 0
-    result = pj.project(tiny, np.full([16, 16, 3], 90, np.uint8), steps=3, vgg16=folder / name, quiet=True)
+    result = pj.project(tiny, np.full([16, 16, 3], 90, np.uint8), steps=3, vgg16=folder / name, quiet=True,
+                        init_candidates=8)  # the start chosen by the perceptual distance (VGG16 is slow here)
     assert result.loss_name == "perceptual" and all(math.isfinite(v) for v in result.losses)
 
 

@@ -146,11 +146,18 @@ def _parse_row(ctx, param, value):
 Examples:
   stylegan-fast boundary --attribute beard --samples 4000 --out beard.npy
   stylegan-fast boundary --attribute all --samples 4000 --out demo_directions.npz
+  stylegan-fast boundary --attribute beard --method paired --pairs 48 --steps 80 --layers 3-4 --out beard.npz
   stylegan-fast boundary --labels labels.npz --out smile.npy
   stylegan-fast edit --seed 7 --direction beard.npy --strength -3:3:7 --out beard.png
 \b
 A labels file is an .npz with 'w' (or 'ws') [N, w_dim] or [N, num_ws, w_dim] and 'labels' [N]: 0/1, bool, or
 scores (thresholded at their median).
+\b
+--method classifier (default): sample faces, label them with the attribute classifier, fit a logistic boundary
+(score: held-out accuracy). --method paired: draw --pairs identikit faces twice, without and with the attribute
+(exact labels), project both into W and average w_with - w_without (score: the classifier's mean probability
+gain on faces of seeds 0-31, psi 0.7, moved by --score-strength). Paired directions suit the built-in model,
+which was trained on identikit faces.
 """)
 @NETWORK_OPTION
 @WHICH_OPTION
@@ -159,6 +166,17 @@ scores (thresholded at their median).
 @click.option("--attribute", "attributes", multiple=True, type=click.Choice(ATTRIBUTE_NAMES + ("all",)),
               help="Sample faces, label them with the built-in attribute classifier and fit (repeatable; all = "
                    "every attribute, written as one .npz).")
+@click.option("--method", type=click.Choice(["classifier", "paired"]), default="classifier", show_default=True,
+              help="--attribute: how the faces are labelled (see below).")
+@click.option("--pairs", type=click.IntRange(min=1), default=48, show_default=True,
+              help="--method paired: identikit face pairs to project.")
+@click.option("--steps", type=click.IntRange(min=1), default=80, show_default=True,
+              help="--method paired: projection steps per face.")
+@click.option("--score-strength", type=float, default=3.0, show_default=True,
+              help="--method paired: the edit strength (W distance) at which the score is measured.")
+@click.option("--layers", default=None,
+              help="--method paired: the ws rows the direction is for (e.g. 3-4, medium), recorded in an .npz so "
+                   "that edit moves only them [default: all].")
 @click.option("--layer", "row", default=None, callback=_parse_row,
               help="With ws [N, num_ws, w_dim] latents: the ws row to fit, or 'mean' [default: 0].")
 @click.option("--samples", type=click.IntRange(min=10), default=4000, show_default=True,
@@ -178,8 +196,8 @@ scores (thresholded at their median).
               help=".npy: InterFaceGAN's boundary.npy ([1, w_dim], unit); .npz: a directions file (held-out "
                    "accuracy as score).")
 @DEVICE_OPTION
-def boundary(network, which, labels_file, attributes, row, samples, truncation_psi, keep, held_out, seed, name, out,
-             device):
+def boundary(network, which, labels_file, attributes, method, pairs, steps, score_strength, layers, row, samples,
+             truncation_psi, keep, held_out, seed, name, out, device):
     """A linear boundary in W (InterFaceGAN): from labelled latents, or from faces labelled by the classifier.
 
     The direction is the boundary's unit normal, pointing towards the attribute; its held-out accuracy is
@@ -200,7 +218,18 @@ def boundary(network, which, labels_file, attributes, row, samples, truncation_p
         raise click.BadParameter(f"{len(names)} attributes need an .npz output", param_hint="--out")
     if name and len(names) > 1:
         raise click.BadParameter("--name is for one boundary", param_hint="--name")
+    if method == "paired" and labels_file:
+        raise click.UsageError("--method paired draws its own labelled faces: use it with --attribute, "
+                               "not --labels")
+    if layers and method != "paired":
+        raise click.BadParameter("--layers is for --method paired", param_hint="--layers")
+    if layers and suffix == ".npy":
+        raise click.BadParameter("a boundary.npy cannot record ws rows: use an .npz output", param_hint="--layers")
     check_writable(out, "--out")
+    if method == "paired":
+        _paired_boundaries(network, which, names, pairs, steps, score_strength, layers, seed, name, out, suffix,
+                           device)
+        return
 
     results = []  # (name, Boundary, extra text)
     if labels_file:
@@ -252,6 +281,51 @@ def boundary(network, which, labels_file, attributes, row, samples, truncation_p
     click.echo(f"{len(results)} boundar{'y' if len(results) == 1 else 'ies'} -> {out}")
 
 
+def _paired_boundaries(network, which, names, pairs, steps, score_strength, layers, seed, name, out, suffix,
+                       device):
+    """boundary --method paired: identikit pairs projected into W (directions.paired_direction)."""
+    import numpy as np
+    import torch
+
+    from .. import directions as dirs
+    from ..fileio import atomic_path
+
+    dev = pick_device(device)
+    G = load_network(network, dev, which=which)
+    if G.c_dim:
+        fail("boundary --method paired supports unconditional networks only")
+    rows = layers_option(G, layers, "--layers") if layers else None
+    if network is not None:
+        click.echo("warning: paired directions project identikit cartoon faces; they mean little unless this "
+                   "network was trained on them like the built-in model", err=True)
+    results = []  # (name, PairedDirection, score)
+    for attr in names:
+        with _bar(pairs * 2 * steps, f"{attr}: projecting pairs", "img-step") as bar:
+            found = dirs.paired_direction(G, attr, pairs=pairs, steps=steps, first_seed=seed, progress=bar.update)
+        try:
+            effect = dirs.edit_effect(G, found.direction, [0.0, score_strength], layers=rows)
+            gain = float(effect[attr][1] - effect[attr][0])
+            before, after = float(effect[attr][0]), float(effect[attr][1])
+        except (ImportError, FileNotFoundError) as e:
+            click.echo(f"warning: no score: the attribute classifier is not available ({e})", err=True)
+            gain = before = after = float("nan")
+        results.append((name or attr, found, gain))
+        click.echo(f"{name or attr}: {pairs} pairs, mean difference length {found.length:.3f} in W, consistency "
+                   f"{found.consistency:.3f}; classifier p({attr}) on seeds 0-31 {before:.3f} -> {after:.3f} at "
+                   f"strength {score_strength:g} (gain {gain:+.3f})")
+    with writing(out, "--out"):
+        if suffix == ".npy":
+            with atomic_path(out) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, results[0][1].direction.numpy()[None].astype(np.float32))
+        else:
+            dirs.save_directions(out, dirs.Directions(torch.stack([r.direction for _, r, _ in results]),
+                                                      [n for n, _, _ in results],
+                                                      dirs._layer_mask(G.num_ws, rows, len(results)),
+                                                      torch.tensor([g for _, _, g in results])))
+    click.echo(f"{len(results)} paired direction{'' if len(results) == 1 else 's'} -> {out}")
+
+
 def _resolve_direction(spec, network, G):
     """(unit direction [w_dim], its own ws rows or None, name) from a file spec or a built-in name."""
     from .. import directions as dirs
@@ -278,34 +352,20 @@ def _resolve_direction(spec, network, G):
         fail(f"--direction: {e}")
 
 
-def _photo_ws(G, photo, steps, dev):
-    try:
-        from ..projection import load_target, project
-    except ImportError as e:
-        fail(f"--photo needs stylegan_fast.projection, which this installation lacks ({e}); project the photo "
-             f"elsewhere and pass the result with --w")
-    try:
-        target = load_target(photo, G.img_resolution)
-    except FileNotFoundError:
-        fail(f"--photo {photo} does not exist")
-    except (OSError, ValueError) as e:
-        fail(f"--photo {photo}: {e}")
-    with _bar(steps, "projecting photo", "step") as bar:
-        def progress(step, total, loss):
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}")
-        try:
-            result = project(G, target, steps=steps, progress=progress, device=dev)
-        except ValueError as e:
-            fail(f"--photo {photo}: {e}")
+def _photo_ws(G, photo, steps, dev, c=None):
+    """--photo: the photo projected into W (project's defaults: offline loss unless $STYLEGAN_FAST_VGG16)."""
+    from .project import project_photo
+
+    result = project_photo(G, photo, dev, steps=steps, space="w", vgg16=None, loss="auto", proj_seed=0,
+                           optimize_noise=True, c=c, what="--photo")
     click.echo(f"projected {photo} in {steps} steps ({result.loss_name} loss {result.losses[-1]:.4f})", err=True)
     return result.ws.to(dev)
 
 
 @click.command(epilog="""\b
 Examples:
-  stylegan-fast edit --seed 7 --direction grey_hair --strength 0:4:5 --out ageing.png
-  stylegan-fast edit --seed 7 --direction beard --strength -3:3:7 --layers coarse,medium --out beard.png
+  stylegan-fast edit --seed 24 --trunc 0.7 --direction grey_hair --strength 0:4:5 --scale 2 --out grey_hair.png
+  stylegan-fast edit --seed 5 --trunc 0.7 --direction beard --strength 0:4:5 --scale 2 --out beard.png
   stylegan-fast edit --seed 7 --direction dirs.npz:0 --strength -5:5:11 --out edit.mp4
   stylegan-fast edit --w projected_w.npz --direction smile.npy --strength 0,2,4 --out smile.png --save-w smile.npz
   stylegan-fast edit --photo face.png --direction smile --out smile.gif
