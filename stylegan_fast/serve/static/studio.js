@@ -175,7 +175,7 @@ function buildDirections(info) {
   for (const d of info.directions) {
     const range = Math.max(3 * d.std, 1e-3);
     const s = slider(el, d.name, -range, range, range / 60, 0, (v) => { state.edits[d.index] = v; drawChild(); },
-                     (v) => (v / Math.max(d.std, 1e-9)).toFixed(1) + " sd");
+                     (v) => ((v / Math.max(d.std, 1e-9)).toFixed(1) + " sd").replace(/^-0\.0 /, "0.0 "));
     s.input.id = `direction-${d.index}`;
     sliders.push(s);
   }
