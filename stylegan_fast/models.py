@@ -9,7 +9,7 @@ from .generator import Generator
 
 DEMO_MODEL_FILE = Path(__file__).with_name("data") / "demo_faces_64.safetensors"
 DEFAULT_MODEL_NOTE = ("built-in demo model: a small StyleGAN2 (64x64) trained on procedural cartoon faces "
-                      "(see README, 'The demo model')")
+                      "(docs/demo_model.md)")
 
 # A small StyleGAN2 with fixed, seeded, untrained weights (abstract texture): a baseline for the demo
 # model's quality figures and a model for tests that need one without reading a file.
