@@ -1,9 +1,9 @@
-"""Command line: ``stylegan-fast render | project | mix | child | video | directions | boundary | edit | serve | info | convert
-| export | doctor | bench | kernels``.
+"""Command line: ``stylegan-fast render | project | mix | child | video | directions | boundary | edit | serve |
+info | convert | export | doctor | bench | kernels``.
 
-Also ``python -m stylegan_fast``. One module per command family (``render``, ``project``, ``mixing``, ``video``, ``edits``,
-``serve``, ``networks``, ``export``, ``system``, ``kernels``); what they share is in ``common``. The commands parse, call the library
-and print; the work is done in the library.
+Also ``python -m stylegan_fast``. One module per command family (``render``, ``project``, ``mixing``, ``video``,
+``edits``, ``serve``, ``networks``, ``export``, ``system``, ``kernels``); what they share is in ``common``. The
+commands parse, call the library and print; the work is done in the library.
 """
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ from .video import video
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="stylegan_fast", prog_name="stylegan-fast")
 def main():
-    """stylegan_fast: render, inspect and check StyleGAN generators."""
+    """stylegan_fast: render, mix, edit, project, serve and export StyleGAN generators."""
     keep_freed_memory()  # our own process: reuse freed activations instead of page-faulting fresh memory
 
 
-for _command in (render, project, info, convert, mix, child, video, directions, boundary, edit, serve, export_cmd, doctor, bench, kernels):
+for _command in (render, project, info, convert, mix, child, video, directions, boundary, edit, serve, export_cmd,
+                 doctor, bench, kernels):
     main.add_command(_command)
 del _command
 
