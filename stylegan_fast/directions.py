@@ -83,6 +83,13 @@ def save_directions(path, directions: Directions) -> None:
             np.savez(f, **arrays)
 
 
+def save_boundary(path, direction: torch.Tensor) -> None:
+    """Write one direction as InterFaceGAN's boundary.npy: [1, w_dim] float32, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, direction.detach().float().cpu().numpy().reshape(1, -1))
+
+
 def load_directions(path, w_dim: Optional[int] = None) -> Directions:
     """Read a directions file (.npz or .npy, see the module doc); ``w_dim`` checks it fits a generator."""
     path = Path(path)

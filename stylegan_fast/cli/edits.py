@@ -202,11 +202,9 @@ def boundary(network, which, labels_file, attributes, method, pairs, steps, scor
 
     The direction is the boundary's unit normal, pointing towards the attribute; its held-out accuracy is
     reported (and stored as the score in an .npz)."""
-    import numpy as np
     import torch
 
     from .. import directions as dirs
-    from ..fileio import atomic_path
 
     if bool(labels_file) == bool(attributes):
         raise click.UsageError("give either --labels FILE or --attribute NAME")
@@ -269,26 +267,29 @@ def boundary(network, which, labels_file, attributes, method, pairs, steps, scor
                f"{fit.accuracy:.3f} (balanced {fit.balanced_accuracy:.3f}) on {fit.num_held_out}")
         click.echo(f"{label}: held-out accuracy {acc}, training accuracy {fit.train_accuracy:.3f} on "
                    f"{fit.num_train} ({extra})")
+    scores = torch.tensor([float("nan") if f.accuracy is None else f.accuracy for _, f, _ in results])
+    _write_directions(out, suffix, dirs.Directions(torch.stack([f.normal for _, f, _ in results]),
+                                                   [n for n, _, _ in results], None, scores))
+    click.echo(f"{len(results)} boundar{'y' if len(results) == 1 else 'ies'} -> {out}")
+
+
+def _write_directions(out, suffix, directions):
+    """--out: InterFaceGAN's boundary.npy ([1, w_dim], the first direction) or our directions .npz."""
+    from .. import directions as dirs
+
     with writing(out, "--out"):
         if suffix == ".npy":
-            with atomic_path(out) as tmp:
-                with open(tmp, "wb") as f:
-                    np.save(f, results[0][1].normal.numpy()[None].astype(np.float32))
+            dirs.save_boundary(out, directions.vectors[0])
         else:
-            scores = torch.tensor([float("nan") if f.accuracy is None else f.accuracy for _, f, _ in results])
-            dirs.save_directions(out, dirs.Directions(torch.stack([f.normal for _, f, _ in results]),
-                                                      [n for n, _, _ in results], None, scores))
-    click.echo(f"{len(results)} boundar{'y' if len(results) == 1 else 'ies'} -> {out}")
+            dirs.save_directions(out, directions)
 
 
 def _paired_boundaries(network, which, names, pairs, steps, score_strength, layers, seed, name, out, suffix,
                        device):
     """boundary --method paired: identikit pairs projected into W (directions.paired_direction)."""
-    import numpy as np
     import torch
 
     from .. import directions as dirs
-    from ..fileio import atomic_path
 
     dev = pick_device(device)
     G = load_network(network, dev, which=which)
@@ -313,16 +314,10 @@ def _paired_boundaries(network, which, names, pairs, steps, score_strength, laye
         click.echo(f"{name or attr}: {pairs} pairs, mean difference length {found.length:.3f} in W, consistency "
                    f"{found.consistency:.3f}; classifier p({attr}) on seeds 0-31 {before:.3f} -> {after:.3f} at "
                    f"strength {score_strength:g} (gain {gain:+.3f})")
-    with writing(out, "--out"):
-        if suffix == ".npy":
-            with atomic_path(out) as tmp:
-                with open(tmp, "wb") as f:
-                    np.save(f, results[0][1].direction.numpy()[None].astype(np.float32))
-        else:
-            dirs.save_directions(out, dirs.Directions(torch.stack([r.direction for _, r, _ in results]),
-                                                      [n for n, _, _ in results],
-                                                      dirs._layer_mask(G.num_ws, rows, len(results)),
-                                                      torch.tensor([g for _, _, g in results])))
+    _write_directions(out, suffix, dirs.Directions(torch.stack([r.direction for _, r, _ in results]),
+                                                   [n for n, _, _ in results],
+                                                   dirs._layer_mask(G.num_ws, rows, len(results)),
+                                                   torch.tensor([g for _, _, g in results])))
     click.echo(f"{len(results)} paired direction{'' if len(results) == 1 else 's'} -> {out}")
 
 
