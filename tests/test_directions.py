@@ -416,6 +416,29 @@ def test_cli_edit_from_w_file(tmp_path, tiny_network):
     assert torch.equal(edited[:, 3], ws[:, 3] + 1.5) and torch.equal(edited[:, :3], ws[:, :3])
 
 
+def test_cli_edit_class_conditional(tmp_path):
+    """A conditional network: the seed is mapped with the --class one-hot; without --class, a clear error."""
+    from stylegan_fast.latents import z_from_seeds
+    from tests.conftest import build
+
+    G = build("stylegan2", 16, c_dim=3)
+    path = tmp_path / "cond.safetensors"
+    G.save(path)
+    np.save(tmp_path / "b.npy", np.eye(G.w_dim, dtype=np.float32)[5][None])
+    r = run("edit", "--network", path, "--seed", "4", "--class", "2", "--direction", tmp_path / "b.npy",
+            "--strength", "0,1", "--no-labels", "--out", tmp_path / "o.png", "--save-w", tmp_path / "e.npz")
+    assert r.exit_code == 0, r.output
+    c = torch.zeros(1, 3)
+    c[0, 2] = 1
+    ws = G.mapping(z_from_seeds([4], G.z_dim), c)[0]
+    edited = torch.from_numpy(np.load(tmp_path / "e.npz")["w"])
+    torch.testing.assert_close(edited[0], ws)
+    other = G.mapping(z_from_seeds([4], G.z_dim), torch.eye(3)[:1])[0]
+    assert not torch.allclose(edited[0], other)  # the class mattered
+    r = run("edit", "--network", path, "--seed", "4", "--direction", tmp_path / "b.npy", "--out", tmp_path / "x.png")
+    assert r.exit_code == 1 and "give --class 0..2" in r.output
+
+
 def test_cli_edit_errors(tmp_path, tiny_network):
     path, G = tiny_network
     np.save(tmp_path / "wrong.npy", np.ones([1, G.w_dim + 1], dtype=np.float32))

@@ -384,6 +384,7 @@ Strengths are distances in W (the directions are unit vectors).
               help="ws rows to move: coarse, medium, fine, 0-3, ... [default: the direction's own rows when its "
                    "file has them, else all].")
 @with_options(TRUNC_OPTIONS)
+@CLASS_OPTION
 @NOISE_MODE_OPTION
 @click.option("--labels/--no-labels", "draw_labels", default=True, show_default=True,
               help="Strip: write each strength above its image.")
@@ -398,7 +399,7 @@ Strengths are distances in W (the directions are unit vectors).
               help="Also write the edited ws, one per strength (.npz key 'w' [K, num_ws, w_dim]).")
 @DEVICE_OPTION
 def edit(network, which, seed, w_file, photo, steps, direction_spec, strength_spec, layers, truncation_psi,
-         truncation_cutoff, noise_mode, draw_labels, scale, w_frames, fps, out, save_w, device):
+         truncation_cutoff, class_idx, noise_mode, draw_labels, scale, w_frames, fps, out, save_w, device):
     """One face moved along a direction in W: a strip of images or a video."""
     import numpy as np
     import torch
@@ -431,19 +432,20 @@ def edit(network, which, seed, w_file, photo, steps, direction_spec, strength_sp
         check_writable(save_w, "--save-w")
 
     dev, G, truncation_psi, truncation_cutoff = style_network(network, which, device, "edit", truncation_psi,
-                                                               truncation_cutoff)
+                                                               truncation_cutoff, conditional=True)
+    c = class_labels(G, class_idx, dev) if (seed is not None or photo) else None
     direction, own_rows, dname = _resolve_direction(direction_spec, network, G)
     rows = layers_option(G, layers, "--layers") if layers else own_rows
     if seed is not None:
         with torch.inference_mode():
-            ws = G.mapping(z_from_seeds([seed], G.z_dim).to(dev), None, truncation_psi, truncation_cutoff)[0]
+            ws = G.mapping(z_from_seeds([seed], G.z_dim).to(dev), c, truncation_psi, truncation_cutoff)[0]
     elif w_file:
         try:
             ws = load_ws(w_file, G.num_ws, G.w_dim).to(dev)
         except (OSError, ValueError) as e:
             fail(f"--w: {e}")
     else:
-        ws = _photo_ws(G, photo, steps, dev)
+        ws = _photo_ws(G, photo, steps, dev, c)
     ws = ws.detach().float()
     edited = dirs.move(ws, direction.to(dev), strengths, rows)  # [K, num_ws, w_dim]
     moved = "all ws" if rows is None else f"ws {','.join(map(str, rows))}"
