@@ -13,7 +13,6 @@ Arrays only: pickled objects are refused.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence, Union
@@ -671,7 +670,7 @@ def project_w_batch(G, targets: torch.Tensor, steps: int = 100, lr: float = 0.1,
     The same deterministic schedule for every target, so two targets that differ only in one detail end at
     nearby w's whose difference is that detail. ``progress(step)`` is called after every step.
     """
-    from .projection import offline_distance
+    from .projection import lr_ramp, offline_distance
 
     if not (isinstance(steps, int) and steps >= 1):
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
@@ -691,11 +690,8 @@ def project_w_batch(G, targets: torch.Tensor, steps: int = 100, lr: float = 0.1,
         w = w.clone().requires_grad_(True)
         opt = torch.optim.Adam([w], betas=(0.9, 0.999), lr=lr)
         for step in range(steps):
-            t = step / steps
-            ramp = min(1.0, (1.0 - t) / 0.25)
-            ramp = (0.5 - 0.5 * math.cos(ramp * math.pi)) * min(1.0, t / 0.05)
             for group in opt.param_groups:
-                group["lr"] = lr * ramp
+                group["lr"] = lr * lr_ramp(step / steps)
             image = G.synthesis(w[:, None].expand(-1, G.num_ws, -1), noise_mode="const")
             loss = offline_distance(image, targets).sum()
             grad, = torch.autograd.grad(loss, [w])

@@ -552,6 +552,13 @@ def best_start(G, target_t, distance, w_avg, candidates: int, seed: int = 0, c=N
     return ws[int(torch.nan_to_num(scores, nan=math.inf).argmin())]
 
 
+def lr_ramp(t: float) -> float:
+    """The paper's learning-rate factor at progress ``t`` in [0, 1): linear ramp-up over the first
+    LR_RAMPUP, cosine ramp-down over the last LR_RAMPDOWN."""
+    down = min(1.0, (1.0 - t) / LR_RAMPDOWN)
+    return (0.5 - 0.5 * math.cos(down * math.pi)) * min(1.0, t / LR_RAMPUP)
+
+
 def project(G, target, *, steps: int = 1000, space: str = "w", seed: int = 0, loss: str = "auto",
             progress: Optional[Callable] = None, device=None, vgg16=None, c: Optional[torch.Tensor] = None,
             optimize_noise: bool = True, keep_history: bool = False, quiet: bool = False,
@@ -608,10 +615,8 @@ def project(G, target, *, steps: int = 1000, space: str = "w", seed: int = 0, lo
         for step in range(steps):
             t = step / steps
             w_noise_scale = w_std * INITIAL_W_NOISE * max(0.0, 1.0 - t / W_NOISE_RAMP) ** 2
-            ramp = min(1.0, (1.0 - t) / LR_RAMPDOWN)
-            ramp = (0.5 - 0.5 * math.cos(ramp * math.pi)) * min(1.0, t / LR_RAMPUP)
             for group in opt.param_groups:
-                group["lr"] = INITIAL_LR * ramp
+                group["lr"] = INITIAL_LR * lr_ramp(t)
             w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * w_noise_scale
             ws = (w_opt + w_noise).expand(G.num_ws, -1)[None]
             image = G.synthesis(ws, noise_mode="const", noise=noise)
