@@ -1,4 +1,4 @@
-"""Images out of the generator: uint8 conversion, grids, atomic PNG writing."""
+"""Images out of the generator: uint8 conversion, grids, encoding (PNG, JPEG, WebP), atomic PNG writing."""
 from __future__ import annotations
 
 import math
@@ -28,14 +28,31 @@ def make_grid(images_uint8: np.ndarray, cols: int | None = None) -> np.ndarray:
     return grid
 
 
-def save_image(array_hwc: np.ndarray, path, compress_level: int | None = None) -> None:
-    """Write an [H, W, C] uint8 array (C = 1, 3 or 4) as PNG atomically (zlib ``compress_level`` 0-9,
-    None: Pillow's default, 6)."""
+def encode_image(array_hwc: np.ndarray, fp, format: str = "png", quality: int = 95,
+                 compress_level: int | None = None) -> None:
+    """Encode an [H, W, C] uint8 array (C = 1, 3 or 4) into ``fp`` (a path or a binary file object).
+
+    format: png (zlib ``compress_level`` 0-9, None: Pillow's default, 6), jpg/jpeg (``quality``, no chroma
+    subsampling; an alpha channel is dropped) or webp (lossy, ``quality``).
+    """
     from PIL import Image
 
     a = np.asarray(array_hwc)
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or a.dtype != np.uint8:
         raise ValueError(f"expected an [H, W, 1|3|4] uint8 image, got {a.dtype} of shape {list(a.shape)}")
     img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+    if format == "png":
+        options = {} if compress_level is None else {"compress_level": compress_level}
+        img.save(fp, format="PNG", **options)
+    elif format in ("jpg", "jpeg"):
+        (img.convert("RGB") if img.mode == "RGBA" else img).save(fp, format="JPEG", quality=quality, subsampling=0)
+    elif format == "webp":
+        img.save(fp, format="WEBP", quality=quality)
+    else:
+        raise ValueError(f"unknown image format {format!r}; use png, jpg or webp")
+
+
+def save_image(array_hwc: np.ndarray, path, compress_level: int | None = None) -> None:
+    """Write an [H, W, C] uint8 array (C = 1, 3 or 4) as PNG atomically (``encode_image``)."""
     with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG", **({} if compress_level is None else {"compress_level": compress_level}))
+        encode_image(array_hwc, tmp, "png", compress_level=compress_level)

@@ -119,13 +119,8 @@ def encode(img: np.ndarray, w: Optional[np.ndarray], path, format: str, quality:
             arrays = {"img": img} if w is None else {"img": img, "w": w[None]}
             np.savez_compressed(f, **arrays)
         return
-    from PIL import Image
-
-    im = Image.fromarray(img[:, :, 0] if img.shape[2] == 1 else img)
-    options = {"jpg": dict(format="JPEG", quality=quality, subsampling=0),  # 4:4:4: colour kept at full size
-               "webp": dict(format="WEBP", quality=quality)}[format]
     with atomic_path(path) as tmp:
-        im.save(tmp, **options)
+        _images.encode_image(img, tmp, format, quality=quality)
 
 
 class _HostBatch:

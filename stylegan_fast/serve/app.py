@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..backends import describe_dispatch
 from ..directions import Directions, load_directions, move
-from ..images import make_grid
+from ..images import encode_image, make_grid
 from ..networks.layers import NOISE_MODES
 from . import schema
 from .batcher import Batcher, Job, Seed, ServerBusy, Stats
@@ -529,14 +529,7 @@ def _encode(result, fmt: str, pack: str, cols: Optional[int]) -> tuple[bytes, st
 
 
 def _image_bytes(array_hwc: np.ndarray, fmt: str) -> bytes:
-    from PIL import Image
-
-    img = Image.fromarray(array_hwc[:, :, 0] if array_hwc.shape[2] == 1 else array_hwc)
+    """One image encoded for a response: PNG at zlib level 1 (latency over size), JPEG/WebP at quality 92."""
     buf = io.BytesIO()
-    if fmt == "png":
-        img.save(buf, format="PNG", compress_level=1)
-    elif fmt == "jpeg":
-        img.convert("RGB" if img.mode == "RGBA" else img.mode).save(buf, format="JPEG", quality=92)
-    else:
-        img.save(buf, format="WEBP", quality=92)
+    encode_image(array_hwc, buf, fmt, quality=92, compress_level=1)
     return buf.getvalue()
