@@ -96,11 +96,13 @@ def load_ws_batch(path, num_ws: int, w_dim: int) -> torch.Tensor:
 
 
 def save_ws(path, ws: torch.Tensor) -> None:
-    """Write ws [num_ws, w_dim] as .npz with key 'w' shaped [1, num_ws, w_dim] (NVlabs' projected_w.npz)."""
+    """Write ws as .npz with key 'w' (NVlabs' projected_w.npz): [num_ws, w_dim] is saved as [1, num_ws, w_dim],
+    a batch [N, num_ws, w_dim] as it is (``load_ws_batch`` reads both)."""
     from .fileio import atomic_path
 
-    if ws.ndim != 2:
-        raise ValueError(f"ws must be [num_ws, w_dim], got shape {list(ws.shape)}")
+    if ws.ndim not in (2, 3):
+        raise ValueError(f"ws must be [num_ws, w_dim] or [N, num_ws, w_dim], got shape {list(ws.shape)}")
+    w = ws.detach().float().cpu().numpy()
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, w=ws.detach().float().cpu().numpy()[None])
+            np.savez(f, w=w[None] if w.ndim == 2 else w)

@@ -192,6 +192,15 @@ def test_save_ws_writes_nvlabs_projected_w_layout(tmp_path):
     assert torch.equal(sf.load_ws(tmp_path / "w.npz", 6, 4), ws)
 
 
+def test_save_ws_batch_round_trips_and_bad_shapes_are_refused(tmp_path):
+    ws = torch.randn(3, 6, 4)
+    sf.save_ws(tmp_path / "b.npz", ws)
+    assert torch.equal(sf.latents.load_ws_batch(tmp_path / "b.npz", 6, 4), ws)
+    with pytest.raises(ValueError, match=r"\[num_ws, w_dim\] or \[N, num_ws, w_dim\]"):
+        sf.save_ws(tmp_path / "bad.npz", torch.randn(4))
+    assert not (tmp_path / "bad.npz").exists()
+
+
 @pytest.mark.parametrize("shape", [(1, 6, 4), (6, 4)])
 def test_load_ws_npy_and_npz_shapes(tmp_path, shape):
     w = np.random.RandomState(0).randn(*shape)

@@ -401,13 +401,11 @@ Strengths are distances in W (the directions are unit vectors).
 def edit(network, which, seed, w_file, photo, steps, direction_spec, strength_spec, layers, truncation_psi,
          truncation_cutoff, class_idx, noise_mode, draw_labels, scale, w_frames, fps, out, save_w, device):
     """One face moved along a direction in W: a strip of images or a video."""
-    import numpy as np
     import torch
 
     from .. import directions as dirs
-    from ..fileio import atomic_path
     from ..images import save_image
-    from ..latents import load_ws, z_from_seeds
+    from ..latents import load_ws, save_ws, z_from_seeds
     from ..video import upscale, video_writer, walk
 
     sources = [s for s in (seed is not None and "--seed", w_file and "--w", photo and "--photo") if s]
@@ -470,8 +468,7 @@ def edit(network, which, seed, w_file, photo, steps, direction_spec, strength_sp
                 bar.update(frames.shape[0])
         what = f"{len(per_frame)} frames ({len(per_frame) / fps:.1f}s at {fps:g} fps)"
     if save_w:
-        with writing(save_w, "--save-w"), atomic_path(save_w) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, w=edited.cpu().numpy().astype(np.float32))
+        with writing(save_w, "--save-w"):
+            save_ws(save_w, edited)
     click.echo(f"{dname}: strengths {', '.join(dirs.strength_text(s) for s in strengths)} on {moved}: {what} -> {out}"
                + (f", edited ws -> {save_w}" if save_w else ""))
