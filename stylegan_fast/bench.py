@@ -418,11 +418,19 @@ def main_end_to_end(args, info) -> int:
           "end-to-end over generator img/s, the two measured back to back; encode CPU ms/img: the extra CPU time "
           "(all threads) end to end, per image.")
     if args.json:
-        settings = {k: (str(v) if isinstance(v, torch.device) else v) for k, v in vars(args).items() if k != "json"}
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"machine": info, "settings": settings, "end_to_end": [asdict(r) for r in rows]}, f, indent=2)
-        print(f"wrote {args.json}")
+        write_json(args.json, info, args, "end_to_end", rows)
     return 1 if any(r.status == "error" for r in rows) else 0
+
+
+def write_json(path, info: dict, args: argparse.Namespace, key: str, rows) -> None:
+    """--json: the machine, the settings and the rows (under ``key``), written atomically."""
+    from .fileio import atomic_path
+
+    settings = {k: (str(v) if isinstance(v, torch.device) else v) for k, v in vars(args).items() if k != "json"}
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"machine": info, "settings": settings, key: [asdict(r) for r in rows]}, f, indent=2)
+    print(f"wrote {path}")
 
 
 def _csv(value, kind=str):
@@ -552,10 +560,7 @@ def main(argv=None, prog: str = PROG) -> int:
     print("\nx reference: img/s over the reference backend's img/s in this run; max err: max abs difference "
           "from the reference backend's images (FAIL above tol x max(1, max|ref|), then not timed).")
     if args.json:
-        settings = {k: (str(v) if isinstance(v, torch.device) else v) for k, v in vars(args).items() if k != "json"}
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"machine": info, "settings": settings, "rows": [asdict(r) for r in rows]}, f, indent=2)
-        print(f"wrote {args.json}")
+        write_json(args.json, info, args, "rows", rows)
     return 1 if any(r.status in ("FAIL", "error") for r in rows) else 0
 
 
