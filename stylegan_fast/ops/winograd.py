@@ -21,13 +21,13 @@ per thread between calls (``release_workspace`` frees them).
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Callable
 
 import torch
 
 from .. import backends
 from .cpu_support import kernel_input, native, pointer, threads
+
 
 # F(4x4, 3x3) with interpolation points 0, 1, -1, 2, -2 and infinity (Lavin & Gray 2016).
 # csrc/winograd.h applies B^T and A^T (with their common subexpressions); G is only used here.
@@ -88,29 +88,6 @@ def phase_kernels(upsampling_conv: Callable, weight: torch.Tensor) -> torch.Tens
     return kernels
 
 
-class WeightCache:
-    """Values derived from a weight tensor (transformed kernels), kept while the tensor lives and is
-    not modified (its in-place version counter and storage are unchanged)."""
-
-    def __init__(self):
-        self._entries: dict[int, tuple] = {}  # id(weight) -> (weakref to it, {key: (stamp, value)})
-
-    def get(self, weight: torch.Tensor, key, build: Callable[[], torch.Tensor]) -> torch.Tensor:
-        ref, values = self._entries.get(id(weight), (None, None))
-        if ref is None or ref() is not weight:
-            values = {}
-            self._entries[id(weight)] = (weakref.ref(weight, lambda _, i=id(weight): self._entries.pop(i, None)), values)
-        stamp = (weight._version, weight.data_ptr())
-        hit = values.get(key)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-        with torch.no_grad():
-            value = build()
-        values[key] = (stamp, value)
-        return value
-
-
-weight_cache = WeightCache()
 
 
 _workspaces = threading.local()

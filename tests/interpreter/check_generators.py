@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import stylegan_fast as sf
+from stylegan_fast.ops.triton_tuning import CONV_ENV
 from tests.conftest import build
 from tests.tolerances import assert_close
 
@@ -26,6 +27,31 @@ def test_generator_on_triton_matches_reference(name, noise_mode):
     ran = G.last_dispatch
     assert ran and set(ran.values()) == {"triton"}, ran  # every op of the forward ran on Triton
     assert_close(got, want, torch.float32, scale=10, msg=f"{name} {noise_mode}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_stylegan2_on_torchs_convolution_strategy(monkeypatch, dtype):
+    """The tests above run the default strategy off a GPU (our GEMM kernels); this one strategy (b)."""
+    monkeypatch.setenv(CONV_ENV, "torch")
+    G = build("stylegan2", **CONFIGS["stylegan2"], num_fp16_res=2 if dtype == torch.float16 else 0)
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(3))
+    G.backend = "reference"
+    want = G(z, noise_mode="random", noise_seeds=[7, 8])
+    G.backend = "triton"
+    got = G(z, noise_mode="random", noise_seeds=[7, 8])
+    assert set(G.last_dispatch.values()) == {"triton"}
+    assert_close(got, want, dtype, scale=10, msg=f"stylegan2 torch strategy {dtype}")
+
+
+def test_stylegan2_fp16_blocks_on_the_gemm_strategy():
+    G = build("stylegan2", **CONFIGS["stylegan2"], num_fp16_res=2)
+    z = torch.randn(2, G.z_dim, generator=torch.Generator().manual_seed(4))
+    G.backend = "reference"
+    want = G(z, noise_mode="const")
+    G.backend = "triton"
+    got = G(z, noise_mode="const")
+    assert set(G.last_dispatch.values()) == {"triton"}
+    assert_close(got, want, torch.float16, scale=10, msg="stylegan2 fp16 blocks, gemm strategy")
 
 
 def test_one_image_alone_and_in_a_batch():

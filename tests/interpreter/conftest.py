@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 class LaunchRecorder:
-    """Stands in for a kernel: records (signature, constexprs, num_warps) of each launch, then runs it.
+    """Stands in for a kernel: records (signature, constexprs, num_warps[, num_stages]) of each launch, then runs it.
 
     Tests compare the launches with the op's ``kernel_specs()`` (what CI compiles ahead of time)."""
 
@@ -46,6 +46,7 @@ class LaunchRecorder:
                     signature[name] = "fp32" if isinstance(arg, float) else "i32"
             constexprs = {k: v for k, v in kwargs.items() if k in names}
             signature.update({k: "constexpr" for k in constexprs})
-            self.launches.append(dict(signature=signature, constexprs=constexprs, num_warps=kwargs["num_warps"]))
+            options = {k: kwargs[k] for k in ("num_warps", "num_stages") if k in kwargs}
+            self.launches.append(dict(signature=signature, constexprs=constexprs, **options))
             return self.kernel[grid](*args, **kwargs)
         return launch

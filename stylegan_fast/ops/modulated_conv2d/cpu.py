@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import winograd
+from ..weight_cache import weight_cache
 from . import reference
 
 
@@ -22,15 +23,15 @@ def _probe(x, w, resample_filter):
 def transformed_weight(weight, up, resample_filter):
     """U [36, up*up*O, I] of a 3x3 weight (cached until the weight changes)."""
     if up == 1:
-        return winograd.weight_cache.get(weight, "winograd", lambda: winograd.transform_weight(weight))
+        return weight_cache.get(weight, "winograd", lambda: winograd.transform_weight(weight))
     key = ("winograd-up2", tuple(resample_filter.flatten().tolist()))
-    return winograd.weight_cache.get(weight, key, lambda: winograd.transform_weight(
+    return weight_cache.get(weight, key, lambda: winograd.transform_weight(
         winograd.phase_kernels(lambda x, w: _probe(x, w, resample_filter), weight)))
 
 
 def demodulation_coefficients(weight, styles):
     """The reference's coefficients (float32 inputs) with the weight's squared sums cached beside it."""
-    w_sq = winograd.weight_cache.get(weight, "w_sq", lambda: reference.squared_weight_sums(weight, torch.float32))
+    w_sq = weight_cache.get(weight, "w_sq", lambda: reference.squared_weight_sums(weight, torch.float32))
     return reference.demodulation_coefficients(weight, styles, w_sq)
 
 

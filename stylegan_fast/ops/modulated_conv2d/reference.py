@@ -54,12 +54,16 @@ def _conv(x, w, up, resample_filter):
     # Transposed conv: [N, I, H, W] -> [N, O, (H-1)*up + kh, (W-1)*up + kw]
     x = F.conv_transpose2d(x, w.transpose(0, 1), stride=up)
     # FIR low-pass; the padding crops the result to [N, O, H*up, W*up].
+    return upfirdn2d(x, resample_filter, padding=transposed_fir_padding(resample_filter, w.shape, up), gain=up * up)
+
+
+def transposed_fir_padding(resample_filter, kernel_shape, up):
+    """(px0, px1, py0, py1) of the FIR after the stride-``up`` transposed conv with ``kernel_shape`` [.., kh, kw]:
+    what crops its output to H*up x W*up."""
+    kh, kw = kernel_shape[-2:]
     fw, fh = filter_size(resample_filter)
-    px0 = (fw + up - 1) // 2 + kw // 2 - (kw - 1)
-    px1 = (fw - up) // 2 + kw // 2 - (kw - up)
-    py0 = (fh + up - 1) // 2 + kh // 2 - (kh - 1)
-    py1 = (fh - up) // 2 + kh // 2 - (kh - up)
-    return upfirdn2d(x, resample_filter, padding=(px0, px1, py0, py1), gain=up * up)
+    return ((fw + up - 1) // 2 + kw // 2 - (kw - 1), (fw - up) // 2 + kw // 2 - (kw - up),
+            (fh + up - 1) // 2 + kh // 2 - (kh - 1), (fh - up) // 2 + kh // 2 - (kh - up))
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None):

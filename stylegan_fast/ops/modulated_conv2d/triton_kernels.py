@@ -91,19 +91,21 @@ def block_for(length: int) -> int:
     return BLOCKS[0] if length <= BLOCKS[0] else BLOCKS[1]
 
 
-def modulation(styles, weight, rescale):
+def modulation(styles, weight, rescale, w_sq=None):
     """-> (s' [N, I] float32, d [N, O] float32): the styles the prologue multiplies by (divided by
-    their per-sample maximum when ``rescale``) and the demodulation coefficients for ``weight``."""
+    their per-sample maximum when ``rescale``) and the demodulation coefficients for ``weight``
+    (``w_sq``: its squared sums [O, I] float32 when the caller keeps them; then weight may be None)."""
     n, in_channels = styles.shape
-    out_channels = weight.shape[0]
     styles = styles.to(torch.float32).contiguous()
-    wsq = weight.to(torch.float32).square().sum(dim=[2, 3]).contiguous()  # [O, I]: once per call, not per sample
+    if w_sq is None:  # [O, I]: once per call, not per sample
+        w_sq = weight.to(torch.float32).square().sum(dim=[2, 3]).contiguous()
+    out_channels = w_sq.shape[0]
     styles_out = torch.empty_like(styles)
     d = torch.empty(n, out_channels, dtype=torch.float32, device=styles.device)
     if n == 0:
         return styles_out, d
     grid = (n, triton.cdiv(out_channels, BLOCK_O))
-    modulation_kernel[grid](styles, wsq, styles_out, d, in_channels, out_channels,
+    modulation_kernel[grid](styles, w_sq, styles_out, d, in_channels, out_channels,
                             RESCALE=bool(rescale), BLOCK_O=BLOCK_O, BLOCK_J=BLOCK_J, num_warps=MODULATION_WARPS)
     return styles_out, d
 
@@ -120,8 +122,8 @@ def scale_planes(x, scale, out=None):
     return out
 
 
-def modulate_and_convolve(x, weight, styles, demodulate, up, resample_filter):
-    """Prologue and convolution shared with styled_conv2d -> (y [N, O, H*up, W*up], d or None).
+def modulated_weight_and_styles(x, weight, styles, demodulate):
+    """-> (weight [O, I, k, k] float32, s' [N, I] float32, d [N, O] float32 or None) for ``x``'s dtype.
 
     float16 with demodulation rescales as the reference does: the weight per output channel to
     max |w| = 1/sqrt(I*kh*kw) (here, in float32: it is the size of the parameter, not of the
@@ -130,15 +132,24 @@ def modulate_and_convolve(x, weight, styles, demodulate, up, resample_filter):
     """
     check_dtype("modulated_conv2d", x)
     weight = weight.to(device=x.device, dtype=torch.float32)
-    if demodulate:
-        rescale = x.dtype == torch.float16
-        if rescale:
-            _, in_channels, kh, kw = weight.shape
-            peak = weight.abs().amax(dim=[1, 2, 3], keepdim=True)
-            weight = weight * (1 / math.sqrt(in_channels * kh * kw) / peak)
-        s, d = modulation(styles.to(x.device), weight, rescale)
-    else:
-        s, d = styles.to(device=x.device, dtype=torch.float32).contiguous(), None
+    if not demodulate:
+        return weight, styles.to(device=x.device, dtype=torch.float32).contiguous(), None
+    rescale = x.dtype == torch.float16
+    if rescale:
+        weight = rescaled_for_float16(weight)
+    s, d = modulation(styles.to(x.device), weight, rescale)
+    return weight, s, d
+
+
+def rescaled_for_float16(weight):
+    """The float32 weight [O, I, kh, kw] scaled per output channel to max |w| = 1/sqrt(I*kh*kw)."""
+    _, in_channels, kh, kw = weight.shape
+    return weight * (1 / math.sqrt(in_channels * kh * kw) / weight.abs().amax(dim=[1, 2, 3], keepdim=True))
+
+
+def modulate_and_convolve(x, weight, styles, demodulate, up, resample_filter):
+    """Prologue and convolution shared with styled_conv2d -> (y [N, O, H*up, W*up], d or None)."""
+    weight, s, d = modulated_weight_and_styles(x, weight, styles, demodulate)
     x = scale_planes(x.contiguous(), s)  # [N, I, H, W]
     y = _conv(x, weight.to(x.dtype), up, resample_filter).contiguous()  # [N, O, H*up, W*up]
     return y, d

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from .. import winograd
+from ..weight_cache import weight_cache
 from ..noise_bias_act import noise_bias_act
 from ..upfirdn2d import filter2d
 from ..upscale_conv2d import cpu as upscale
@@ -19,7 +20,7 @@ def transformed_weight(weight, weight_gain, mode, fused):
     """U [36, P * O, I] of the layer's convolution (cached until the weight changes)."""
     if mode == "up":
         return upscale.transformed_weight(weight, weight_gain, fused)
-    return winograd.weight_cache.get(weight, ("same", weight_gain),
+    return weight_cache.get(weight, ("same", weight_gain),
                                      lambda: winograd.transform_weight(weight.double() * weight_gain))
 
 

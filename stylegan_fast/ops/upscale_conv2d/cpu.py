@@ -3,12 +3,13 @@ convolution of the low-resolution input (ops/winograd.py)."""
 from __future__ import annotations
 
 from .. import winograd
+from ..weight_cache import weight_cache
 from . import reference
 
 
 def transformed_weight(weight, weight_gain, fused):
     """U [36, 4 * O, I] of the upscale conv of ``weight * weight_gain`` (cached until the weight changes)."""
-    return winograd.weight_cache.get(weight, ("up", weight_gain, fused), lambda: winograd.transform_weight(
+    return weight_cache.get(weight, ("up", weight_gain, fused), lambda: winograd.transform_weight(
         winograd.phase_kernels(lambda x, w: reference.upscale_conv2d(x, w, fused), weight.double() * weight_gain)))
 
 
