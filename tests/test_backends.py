@@ -78,7 +78,8 @@ def test_default_backend_is_auto_and_one_value_is_shared(g16):
 def test_last_dispatch_names_every_op_that_ran(g16, without_cpu_kernels):
     G = g16
     G(torch.randn(1, G.z_dim))
-    expected = {"stylegan2": {"noise_bias_act", "styled_conv2d", "modulated_conv2d", "torgb_skip", "upfirdn2d"},
+    expected = {"stylegan2": {"noise_bias_act", "styled_conv2d", "styled_conv2d_torgb", "modulated_conv2d", "torgb_skip",
+                              "upfirdn2d"},
                 "stylegan1": {"noise_bias_act", "stylegan1_conv2d", "upscale_conv2d", "upfirdn2d", "adain"}}[G.arch]
     assert G.last_dispatch == {name: "reference" for name in expected}
     G.synthesis(torch.randn(1, G.num_ws, G.w_dim), noise_mode="random")  # a direct call records too
@@ -166,14 +167,14 @@ def test_auto_falls_back_per_op(fake_cpu_kernel, g2_16):
     assert torch.equal(G(z), ref)
     assert fake_cpu_kernel, "auto did not pick the registered cpu kernel"
     assert G.last_dispatch == {"noise_bias_act": "cpu", "styled_conv2d": "reference", "modulated_conv2d": "reference",
-                               "torgb_skip": "reference", "upfirdn2d": "reference"}
+                               "styled_conv2d_torgb": "reference", "torgb_skip": "reference", "upfirdn2d": "reference"}
 
 
 def test_explicit_backend_without_the_op_names_it(fake_cpu_kernel, g2_16):
     G = g2_16
     G.backend = "cpu"  # available (it has noise_bias_act) ...
     with pytest.raises(sf.BackendUnavailableError, match=r"backend 'cpu' has no implementation of op "
-                                                         r"'styled_conv2d' \(it has: reference(, triton)?\)"):
+                                                         r"'styled_conv2d_torgb' \(it has: reference(, triton)?\)"):
         G(torch.randn(1, G.z_dim))  # ... but not every op the generator needs
     x = torch.randn(1, 4, 8, 8)
     fake_cpu_kernel.clear()

@@ -217,3 +217,61 @@ def test_triton_generator_low_precision_error_at_most_twice_the_reference(arch, 
     assert got_err <= 2 * ref_err + floor, (
         f"{arch} {precision}: triton max abs err {got_err:.3e} from float64, the reference in the same precision "
         f"{ref_err:.3e} (allowed 2x + {floor:g}); mean abs err {(got.double() - exact).abs().mean().item():.3e}")
+
+
+@pytest.fixture(params=["gemm", "torch"])
+def conv_strategy(request, monkeypatch):
+    """The triton backend's convolution strategy (STYLEGAN_FAST_TRITON_CONV); "auto" measures on a GPU."""
+    from stylegan_fast.ops.triton_tuning import CONV_ENV
+
+    monkeypatch.setenv(CONV_ENV, request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+def test_styled_conv2d_every_strategy_and_tile_on_generator_inputs(dtype_name):
+    """Every tile of the implicit-GEMM kernel (the tuner may pick any) and strategy (b), on the shapes the
+    generator really has; compiler bugs that the interpreter cannot see show up here (pytorch issue 173068)."""
+    from stylegan_fast.ops.styled_conv2d import triton_kernels as tk
+
+    dtype = DTYPES[dtype_name]
+    for arch, args, kwargs in recorded_calls(dtype_name)["styled_conv2d"]:
+        want = call_impl(REGISTRY["styled_conv2d"], "reference", args, kwargs, torch.float64)[0]
+        shapes = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
+        with torch.no_grad(), backends.dispatching("triton", DEVICE):
+            got = {"torch": tk.styled_conv2d_torch(*_clone(args), **_clone(kwargs))}
+            if tk.gemm_eligible(args[0], args[1], args[6], args[7]):
+                for tile, sizes in enumerate(tk.gemm_tiles(dtype)):
+                    got[f"gemm {sizes}"] = tk.styled_conv2d_gemm(*_clone(args), **_clone(kwargs), tile=tile)
+        assert len(got) > 1 or args[1].shape[-1] != 3, f"{arch} {shapes}: a 3x3 layer did not run the GEMM kernel"
+        for name, y in got.items():
+            assert y.dtype == dtype and y.shape == want.shape, (name, y.dtype, list(y.shape))
+            assert_close(y, want.to(dtype), dtype, msg=f"styled_conv2d {name} {arch} {dtype_name} {shapes}:")
+
+
+@pytest.mark.parametrize("arch", list(GENERATORS))
+def test_triton_generator_matches_reference_on_each_conv_strategy(arch, conv_strategy):
+    G = build(arch)
+    want = run(G, "reference")
+    got = run(G, "triton")
+    assert_close(got, want, torch.float32, scale=10, msg=f"{arch} triton ({conv_strategy} convolutions) vs reference:")
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="the tuner measures on CUDA devices only")
+def test_tuner_measures_once_and_later_processes_read_its_cache(tmp_path):
+    from stylegan_fast.ops.triton_tuning import Tuner
+
+    x = torch.randn(256, 256, device=DEVICE)
+    calls = []
+
+    def launch(candidate):  # candidate 1 does 8x the work: candidate 0 must win
+        calls.append(candidate)
+        for _ in range(1 + 7 * candidate):
+            x @ x
+
+    first = Tuner(tmp_path / "tuning.json")
+    assert first.choose(x.device, "key", [0, 1], launch) == 0
+    assert set(calls) == {0, 1} and (tmp_path / "tuning.json").is_file()
+    calls.clear()
+    assert Tuner(tmp_path / "tuning.json").choose(x.device, "key", [0, 1], launch) == 0
+    assert calls == []  # read from the file, nothing measured

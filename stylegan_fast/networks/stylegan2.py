@@ -34,6 +34,12 @@ class SynthesisLayer(nn.Module):
         return ops.styled_conv2d(x, self.weight, styles, self.bias, noise, self.noise_strength, self.up,
                                  self.resample_filter, self.conv_clamp)
 
+    def forward_with_torgb(self, x, w, noise_mode, noise, torgb, w_rgb, skip, resample_filter, keep_x):
+        """This layer (up=1) then ``torgb``, as one op: -> (x or None when not ``keep_x``, img)."""
+        return ops.styled_conv2d_torgb(x, self.weight, self.affine(w), self.bias, self.noise(noise_mode, noise),
+                                       self.noise_strength, self.conv_clamp, torgb.weight, torgb.styles(w_rgb),
+                                       torgb.bias, skip, resample_filter, torgb.conv_clamp, keep_x)
+
 
 class ToRGBLayer(nn.Module):
     """Modulated 1x1 conv without demodulation, bias, clamp; adds the upsampled skip image."""
@@ -46,9 +52,11 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([img_channels]))
         self.weight_gain = 1 / in_channels ** 0.5
 
+    def styles(self, w):
+        return self.affine(w) * self.weight_gain  # [N, in_channels]
+
     def forward(self, x, w, skip, resample_filter):
-        styles = self.affine(w) * self.weight_gain
-        return ops.torgb_skip(x, self.weight, styles, self.bias, skip, resample_filter, self.conv_clamp)
+        return ops.torgb_skip(x, self.weight, self.styles(w), self.bias, skip, resample_filter, self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
@@ -70,17 +78,15 @@ class SynthesisBlock(nn.Module):
     def conv_names(self):
         return ["conv1"] if self.num_conv == 1 else ["conv0", "conv1"]
 
-    def forward(self, x, img, ws, noise_mode, noise, dtype):
-        # ws: [N, num_conv + 1, w_dim]; noise: list with one entry (tensor or None) per conv layer
+    def forward(self, x, img, ws, noise_mode, noise, dtype, keep_x=True):
+        # ws: [N, num_conv + 1, w_dim]; noise: list with one entry (tensor or None) per conv layer.
+        # conv1 and toRGB run as one op (ops.styled_conv2d_torgb); keep_x=False: x is not needed after.
         if self.num_conv == 1:
             x = self.const.to(dtype).unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode, noise[0])
         else:
-            x = x.to(dtype)
-            x = self.conv0(x, ws[:, 0], noise_mode, noise[0])
-            x = self.conv1(x, ws[:, 1], noise_mode, noise[1])
-        img = self.torgb(x, ws[:, self.num_conv], img, self.resample_filter)
-        return x, img
+            x = self.conv0(x.to(dtype), ws[:, 0], noise_mode, noise[0])
+        return self.conv1.forward_with_torgb(x, ws[:, self.num_conv - 1], noise_mode, noise[-1], self.torgb,
+                                             ws[:, self.num_conv], img, self.resample_filter, keep_x)
 
 
 class SynthesisNetwork(nn.Module):
@@ -119,10 +125,11 @@ class SynthesisNetwork(nn.Module):
         ws = ws.to(base_dtype)
         x = img = None
         w_idx = n_idx = 0
-        for block in self.blocks():
+        blocks = self.blocks()
+        for block in blocks:
             dtype = torch.float16 if block.use_fp16 and ws.device.type == "cuda" else base_dtype
             x, img = block(x, img, ws[:, w_idx: w_idx + block.num_conv + 1], noise_mode,
-                           noise[n_idx: n_idx + block.num_conv], dtype)
+                           noise[n_idx: n_idx + block.num_conv], dtype, keep_x=block is not blocks[-1])
             img = img.to(base_dtype)
             w_idx += block.num_conv
             n_idx += block.num_conv

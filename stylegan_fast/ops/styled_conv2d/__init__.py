@@ -22,6 +22,14 @@ def styled_conv2d(x, weight, styles, bias=None, noise=None, noise_strength=None,
     ``clamp``: None (or negative) for no clamping. The layer is
     clamp(lrelu(modulated_conv2d(x, weight, styles, demodulate=True) + noise * strength + bias) * sqrt(2)).
     """
+    noise_strength, clamp = check_styled_conv_args(x, weight, styles, bias, noise, noise_strength, up,
+                                                   resample_filter, clamp)
+    implementation = _op(x.device, backend, needs_grad(x, weight, styles, bias, noise_strength), x.dtype)
+    return implementation(x, weight, styles, bias, noise, noise_strength, up, resample_filter, clamp)
+
+
+def check_styled_conv_args(x, weight, styles, bias, noise, noise_strength, up, resample_filter, clamp):
+    """The checks of a StyleGAN2 conv layer's arguments -> (noise_strength as a scalar tensor or None, clamp or None)."""
     check_modulated_conv_args(x, weight, styles, up, resample_filter)
     if bias is not None:
         check_ndim("bias", bias, 1, "[O]")
@@ -42,5 +50,4 @@ def styled_conv2d(x, weight, styles, bias=None, noise=None, noise_strength=None,
         noise_strength = noise_strength.reshape([])
     if clamp is not None and clamp < 0:
         clamp = None
-    implementation = _op(x.device, backend, needs_grad(x, weight, styles, bias, noise_strength), x.dtype)
-    return implementation(x, weight, styles, bias, noise, noise_strength, up, resample_filter, clamp)
+    return noise_strength, clamp

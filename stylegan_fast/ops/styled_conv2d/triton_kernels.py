@@ -120,43 +120,19 @@ def _layer_epilogue(v, noise_image, gh, gw, o, m_mask, o_mask, bias_ptr, strengt
 
 
 @triton.jit
-def styled_conv_gemm_kernel(x_ptr, w_ptr, s_ptr, d_ptr, bias_ptr, noise_ptr, strength_ptr, y_ptr,
-                            H, W, I, O, K, GH, GW, YH, YW,
-                            sx_n, sx_c, sx_h, sx_w, sy_n, sy_c, sy_h, sy_w, noise_n_stride, noise_h_stride,
-                            alpha, gain, clamp,
-                            UP: tl.constexpr, HAS_NOISE: tl.constexpr, DOT_FP32: tl.constexpr,
-                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    """Program (pixel block, o-block, image [x 4 phases]). x: [N, I, H, W] (strides sx_*), w: [K*K, I, O]
-    in the dot dtype, s': [N, I] and d: [N, O] float32, y (strides sy_*): [N, O, YH, YW].
-
-    A program's pixels lie in one image, so the style is a [BLOCK_K] vector per step and every
-    offset inside the image is 32-bit (an image has fewer than 2^31 elements).
-    DOT_FP32: the products in IEEE float32 (float32 I/O: no TF32), else on the dtype's tensor cores.
-    UP=1: the 'same' KxK convolution and the whole layer epilogue; the grid (GH, GW) is y's (H, W).
-    UP=2: phase p = program_id(2) % 4 of the transposed conv; grid position (a, b) is T[2a + py, 2b + px]
-    (GH, GW = ceil(YH / 2), ceil(YW / 2)); the epilogue is x d only (the FIR kernel does the rest).
-    """
-    m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # [BLOCK_M] grid positions in the image
-    m_mask = m < GH * GW
-    gw = m % GW
-    gh = m // GW
-    o = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BLOCK_N] output channels
-    o_mask = o < O
-    k_offs = tl.arange(0, BLOCK_K)
+def _conv_tile(x_image, w_ptr, s_row, gh, gw, m_mask, o, o_mask, H, W, I, O, K, sx_c, sx_h, sx_w, phase_y, phase_x,
+               UP: tl.constexpr, DOT_FP32: tl.constexpr,
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    """[BLOCK_M, BLOCK_N] float32: sum over taps and input channels of x[pixel + tap, i] * w[tap, i, o] * s[i]
+    for one image (x_image, s_row: its x and s' rows). UP=1: the KxK 'same' taps at (gh, gw); UP=2: the
+    taps of phase (phase_y, phase_x) of the stride-2 transposed conv at grid position (gh, gw)."""
     if UP == 1:
-        n = tl.program_id(2)
-        phase_y = 0
-        phase_x = 0
         taps_y = K
         taps_x = K
     else:
-        n = tl.program_id(2) // 4
-        phase_y = (tl.program_id(2) % 4) // 2
-        phase_x = tl.program_id(2) % 2
         taps_y = (K - phase_y + 1) // 2
         taps_x = (K - phase_x + 1) // 2
-    x_image = x_ptr + n.to(tl.int64) * sx_n
-    s_row = s_ptr + n * I
+    k_offs = tl.arange(0, BLOCK_K)
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for ty in range(0, taps_y):
         for tx in range(0, taps_x):
@@ -185,6 +161,42 @@ def styled_conv_gemm_kernel(x_ptr, w_ptr, s_ptr, d_ptr, bias_ptr, noise_ptr, str
                     acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
                 else:
                     acc = tl.dot(a, b, acc)
+    return acc
+
+
+@triton.jit
+def styled_conv_gemm_kernel(x_ptr, w_ptr, s_ptr, d_ptr, bias_ptr, noise_ptr, strength_ptr, y_ptr,
+                            H, W, I, O, K, GH, GW, YH, YW,
+                            sx_n, sx_c, sx_h, sx_w, sy_n, sy_c, sy_h, sy_w, noise_n_stride, noise_h_stride,
+                            alpha, gain, clamp,
+                            UP: tl.constexpr, HAS_NOISE: tl.constexpr, DOT_FP32: tl.constexpr,
+                            BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    """Program (pixel block, o-block, image [x 4 phases]). x: [N, I, H, W] (strides sx_*), w: [K*K, I, O]
+    in the dot dtype, s': [N, I] and d: [N, O] float32, y (strides sy_*): [N, O, YH, YW].
+
+    A program's pixels lie in one image, so the style is a [BLOCK_K] vector per step and every
+    offset inside the image is 32-bit (an image has fewer than 2^31 elements).
+    DOT_FP32: the products in IEEE float32 (float32 I/O: no TF32), else on the dtype's tensor cores.
+    UP=1: the 'same' KxK convolution and the whole layer epilogue; the grid (GH, GW) is y's (H, W).
+    UP=2: phase p = program_id(2) % 4 of the transposed conv; grid position (a, b) is T[2a + py, 2b + px]
+    (GH, GW = ceil(YH / 2), ceil(YW / 2)); the epilogue is x d only (the FIR kernel does the rest).
+    """
+    m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)  # [BLOCK_M] grid positions in the image
+    m_mask = m < GH * GW
+    gw = m % GW
+    gh = m // GW
+    o = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)  # [BLOCK_N] output channels
+    o_mask = o < O
+    if UP == 1:
+        n = tl.program_id(2)
+        phase_y = 0
+        phase_x = 0
+    else:
+        n = tl.program_id(2) // 4
+        phase_y = (tl.program_id(2) % 4) // 2
+        phase_x = tl.program_id(2) % 2
+    acc = _conv_tile(x_ptr + n.to(tl.int64) * sx_n, w_ptr, s_ptr + n * I, gh, gw, m_mask, o, o_mask, H, W, I, O, K,
+                     sx_c, sx_h, sx_w, phase_y, phase_x, UP, DOT_FP32, BLOCK_M, BLOCK_N, BLOCK_K)
     v = acc * tl.load(d_ptr + n * O + o, mask=o_mask, other=0.0)[None, :]
     if UP == 1:
         v = _layer_epilogue(v, noise_ptr + n.to(tl.int64) * noise_n_stride, gh, gw, o, m_mask, o_mask, bias_ptr,
@@ -239,7 +251,7 @@ def fir_epilogue_kernel(t_ptr, taps_ptr, bias_ptr, noise_ptr, strength_ptr, y_pt
              mask=m_mask[:, None] & o_mask[None, :])
 
 
-def _gemm_weights(weight, dtype):
+def gemm_weights(weight, dtype):
     """-> (packed [K*K, I, O] in ``dtype``, Wsq [O, I] float32) of the weight as the kernels use it
     (float16: rescaled as modulated_weight_and_styles does); cached beside the weight parameter."""
     def build():
@@ -298,19 +310,14 @@ def styled_conv2d_gemm(x, weight, styles, bias, noise, noise_strength, up, resam
     modulated.check_dtype("styled_conv2d", x)
     n, in_channels, h, w = x.shape
     out_channels, _, k, _ = weight.shape
-    packed, w_sq = _gemm_weights(weight, x.dtype)
+    packed, w_sq = gemm_weights(weight, x.dtype)
     s, d = modulated.modulation(styles.to(x.device), None, x.dtype == torch.float16, w_sq=w_sq)
     bias = (torch.zeros(out_channels, dtype=torch.float32, device=x.device) if bias is None
             else bias.to(device=x.device, dtype=torch.float32).contiguous())
     y = torch.empty(n, out_channels, h * up, w * up, dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
-    if noise is not None:
-        noise = noise.to(device=x.device, dtype=x.dtype).contiguous()  # [N or 1, 1, H', W']
-        strength = noise_strength.to(device=x.device, dtype=torch.float32).reshape(1)
-        noise_strides = (0 if noise.shape[0] == 1 else noise[0].numel(), noise.shape[-1])
-    else:
-        noise, strength, noise_strides = d, d, (0, 0)  # never read
+    noise, strength, noise_strides = noise_arguments(noise, noise_strength, x, d)
     epilogue = (float(ALPHA), float(GAIN), math.inf if clamp is None else float(clamp))
     if up == 1:
         t, (gh, gw) = y, (h, w)
@@ -337,6 +344,23 @@ def styled_conv2d_gemm(x, weight, styles, bias, noise, noise_strength, up, resam
     return y
 
 
+def noise_arguments(noise, noise_strength, x, dummy):
+    """-> (noise [N or 1, 1, H', W'] in x's dtype, strength [1] float32, (batch stride, row stride)) for the
+    kernels; (dummy, dummy, (0, 0)) without noise (then never read)."""
+    if noise is None:
+        return dummy, dummy, (0, 0)
+    noise = noise.to(device=x.device, dtype=x.dtype).contiguous()
+    strength = noise_strength.to(device=x.device, dtype=torch.float32).reshape(1)
+    return noise, strength, (0 if noise.shape[0] == 1 else noise[0].numel(), noise.shape[-1])
+
+
+def layer_key(x, weight, up, noise) -> str:
+    """What the tuner's choice for a layer depends on."""
+    layout = "cl" if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else "nchw"
+    return (f"{str(x.dtype).removeprefix('torch.')} n{x.shape[0]} i{x.shape[1]} {x.shape[2]}x{x.shape[3]} "
+            f"o{weight.shape[0]} k{weight.shape[-1]} up{up} noise{int(noise is not None)} {layout}")
+
+
 def styled_conv2d(x, weight, styles, bias, noise, noise_strength, up, resample_filter, clamp):
     """The reference's signature (arguments checked by ops.styled_conv2d): strategy (a) or (b), per layer
     shape as STYLEGAN_FAST_TRITON_CONV says (auto: measured on the GPU, see ops/triton_tuning.py)."""
@@ -348,9 +372,7 @@ def styled_conv2d(x, weight, styles, bias, noise, noise_strength, up, resample_f
     candidates = [("gemm", t) for t in tiles]
     if strategy == "auto" and x.device.type == "cuda":
         candidates.append(("torch", None))
-    key = (f"styled_conv2d {str(x.dtype).removeprefix('torch.')} n{x.shape[0]} i{x.shape[1]} {x.shape[2]}x{x.shape[3]} "
-           f"o{weight.shape[0]} k{weight.shape[-1]} up{up} noise{int(noise is not None)} "
-           f"{'cl' if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else 'nchw'}")
+    key = f"styled_conv2d {layer_key(x, weight, up, noise)}"
 
     def run(candidate):
         kind, tile = candidate
@@ -367,11 +389,11 @@ def kernel_specs() -> list[KernelSpec]:
             KernelSpec("fir_epilogue_kernel", fir_epilogue_kernel, _fir_configs())]
 
 
-def _with_constexprs(signature, constexprs, **options):
+def with_constexprs(signature, constexprs, **options):
     return dict(signature={**signature, **{k: "constexpr" for k in constexprs}}, constexprs=constexprs, **options)
 
 
-def _i32(*names):
+def i32(*names):
     return {name: "i32" for name in names}
 
 
@@ -393,12 +415,12 @@ def _gemm_config(dtype, up, has_noise, tile):
     block_m, block_n, block_k, warps, stages = tile
     signature = {"x_ptr": p, "w_ptr": p, "s_ptr": "*fp32", "d_ptr": "*fp32", "bias_ptr": "*fp32",
                  "noise_ptr": p if has_noise else "*fp32", "strength_ptr": "*fp32", "y_ptr": p,
-                 **_i32("H", "W", "I", "O", "K", "GH", "GW", "YH", "YW"),
-                 **_i32(*(f"sx_{a}" for a in STRIDES), *(f"sy_{a}" for a in STRIDES)),
-                 **_i32("noise_n_stride", "noise_h_stride"), **EPILOGUE_SCALARS}
+                 **i32("H", "W", "I", "O", "K", "GH", "GW", "YH", "YW"),
+                 **i32(*(f"sx_{a}" for a in STRIDES), *(f"sy_{a}" for a in STRIDES)),
+                 **i32("noise_n_stride", "noise_h_stride"), **EPILOGUE_SCALARS}
     constexprs = dict(UP=up, HAS_NOISE=has_noise, DOT_FP32=dtype == torch.float32, BLOCK_M=block_m,
                       BLOCK_N=block_n, BLOCK_K=block_k)
-    return _with_constexprs(signature, constexprs, num_warps=warps, num_stages=stages)
+    return with_constexprs(signature, constexprs, num_warps=warps, num_stages=stages)
 
 
 def _fir_configs():
@@ -407,11 +429,11 @@ def _fir_configs():
     for dtype, has_noise in itertools.product(POINTER_TYPES, (False, True)):
         p = POINTER_TYPES[dtype]
         signature = {"t_ptr": p, "taps_ptr": "*fp32", "bias_ptr": "*fp32", "noise_ptr": p if has_noise else "*fp32",
-                     "strength_ptr": "*fp32", "y_ptr": p, **_i32("TH", "TW", "YH", "YW", "O", "pad_y", "pad_x"),
-                     **_i32(*(f"st_{a}" for a in STRIDES), *(f"sy_{a}" for a in STRIDES)),
-                     **_i32("noise_n_stride", "noise_h_stride"), **EPILOGUE_SCALARS}
+                     "strength_ptr": "*fp32", "y_ptr": p, **i32("TH", "TW", "YH", "YW", "O", "pad_y", "pad_x"),
+                     **i32(*(f"st_{a}" for a in STRIDES), *(f"sy_{a}" for a in STRIDES)),
+                     **i32("noise_n_stride", "noise_h_stride"), **EPILOGUE_SCALARS}
         constexprs = dict(HAS_NOISE=has_noise, FH=FIR_TAPS, FW=FIR_TAPS, BLOCK_M=block_m, BLOCK_N=block_n)
-        configs.append(_with_constexprs(signature, constexprs, num_warps=warps))
+        configs.append(with_constexprs(signature, constexprs, num_warps=warps))
     return configs
 
 
@@ -424,5 +446,5 @@ def _epilogue_configs():
                      "strength_ptr": "*fp32", "C": "i32", "L": "i32", "noise_batch_stride": "i32",
                      "alpha": "fp32", "gain": "fp32", "clamp": "fp32"}
         constexprs = dict(HAS_BIAS=has_bias, HAS_NOISE=has_noise, HAS_CLAMP=has_clamp, BLOCK=block)
-        configs.append(_with_constexprs(signature, constexprs, num_warps=4))
+        configs.append(with_constexprs(signature, constexprs, num_warps=4))
     return configs

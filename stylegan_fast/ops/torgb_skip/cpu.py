@@ -15,22 +15,6 @@ from ..upfirdn2d import upsample2d
 from . import reference
 
 
-def phase_taps(f: torch.Tensor) -> torch.Tensor:
-    """A 4x4 (or 4-tap 1-D) filter -> taps [2, 2, 2, 2] float32: output pixel (2b + py, 2c + px) of
-    upsample2d (gain 4) is sum_ij taps[py, px, i, j] * skip[b - 1 + py + i, c - 1 + px + j]."""
-    f = f.to(device="cpu", dtype=torch.float32)
-    k = torch.tensor([[3, 1], [2, 0]])  # filter index of phase p, tap i: 3 - p - 2 i (true convolution)
-    if f.ndim == 1:  # separable: two passes of gain 2, as upfirdn2d applies them
-        g = f * 2.0
-        return g[k][:, None, :, None] * g[k][None, :, None, :]
-    f = f * 4.0
-    return f[k[:, None, :, None], k[None, :, None, :]]
-
-
-def _fused_filter(f) -> bool:
-    return f is not None and f.ndim in (1, 2) and all(s == 4 for s in f.shape)
-
-
 def torgb_skip(x, weight, styles, bias, skip, resample_filter, clamp):
     """The reference's signature. x [N, C, H, W], weight [img_C, C, 1, 1], styles [N, C], bias [img_C] or
     None, skip [N, img_C, H/2, W/2] or None -> [N, img_C, H, W] float32."""
@@ -47,8 +31,8 @@ def torgb_skip(x, weight, styles, bias, skip, resample_filter, clamp):
         # nothing to sum / the result has skip's dtype / the reference's shape error
         return reference.torgb_skip(x, weight, styles, bias, skip, resample_filter, clamp)
     skip = kernel_input("skip", skip, [n, out_channels, h // 2, w // 2])
-    fused = skip is not None and _fused_filter(resample_filter)
-    taps = phase_taps(resample_filter).contiguous() if fused else None
+    fused = skip is not None and reference.phase_taps_apply(resample_filter)
+    taps = reference.phase_taps(resample_filter) if fused else None
     modulated = (weight.reshape(1, out_channels, c) * styles.reshape(n, 1, c)).contiguous()  # [N, img_C, C]
     y = torch.empty(n, out_channels, h, w)
     native().torgb_skip(pointer(x), pointer(modulated), pointer(bias), pointer(skip if fused else None),
