@@ -102,17 +102,20 @@ def styled_conv2d_torch(x, weight, styles, bias, noise, noise_strength, up, resa
 GEMM_TILES = {"half": ((16, 64, 32, 4, 1), (64, 64, 32, 4, 2), (128, 64, 32, 8, 2), (64, 128, 32, 4, 2)),
               "float32": ((16, 32, 16, 4, 2), (32, 32, 16, 4, 2), (64, 64, 16, 8, 2), (16, 64, 16, 4, 1))}
 FIR_TILE = (64, 32, 4)  # (BLOCK_M, BLOCK_N, num_warps) of fir_epilogue_kernel
-FIR_TAPS = 4  # the FIR sizes fir_epilogue_kernel is built for (StyleGAN2's [1, 3, 3, 1]); others use strategy (b)
+# the FIR sizes fir_epilogue_kernel is built for: StyleGAN2's [1, 3, 3, 1] and StyleGAN1's [1, 2, 1] blur (others use
+# torch's convolution)
+FIR_TAPS = 4
+FIR_SIZES = (FIR_TAPS, 3)
 
 
 @triton.jit
 def _layer_epilogue(v, noise_image, gh, gw, o, m_mask, o_mask, bias_ptr, strength_ptr, noise_h_stride,
                     alpha, gain, clamp, HAS_NOISE: tl.constexpr):
-    """v [BLOCK_M, BLOCK_N] (float32, already demodulated) -> clamp(lrelu(v + noise*strength + bias) * gain).
+    """v [BLOCK_M, BLOCK_N] (float32, already demodulated) -> clamp(lrelu(v + noise*strength[o] + bias[o]) * gain).
     noise_image: this image's noise plane (row stride noise_h_stride)."""
     if HAS_NOISE:
         noise = tl.load(noise_image + gh * noise_h_stride + gw, mask=m_mask, other=0.0).to(tl.float32)
-        v += noise[:, None] * tl.load(strength_ptr)
+        v += noise[:, None] * tl.load(strength_ptr + o, mask=o_mask, other=0.0)[None, :]
     v += tl.load(bias_ptr + o, mask=o_mask, other=0.0)[None, :]
     v = v * gain
     v = tl.where(v < 0.0, v * alpha, v)
@@ -258,10 +261,14 @@ def gemm_weights(weight, dtype):
         w = weight.to(torch.float32)
         if dtype == torch.float16:
             w = modulated.rescaled_for_float16(w)
-        out_channels, in_channels, k, _ = w.shape
-        packed = w.permute(2, 3, 1, 0).reshape(k * k, in_channels, out_channels).to(dtype).contiguous()
-        return packed, w.square().sum(dim=[2, 3]).contiguous()
+        return packed_weight(w, dtype), w.square().sum(dim=[2, 3]).contiguous()
     return weight_cache.get(weight, ("triton-gemm", dtype), build)
+
+
+def packed_weight(w, dtype):
+    """[O, I, k, k] -> [k*k, I, O] in ``dtype``: the GEMM's B operand, one [I, O] matrix per tap."""
+    out_channels, in_channels, k, _ = w.shape
+    return w.permute(2, 3, 1, 0).reshape(k * k, in_channels, out_channels).to(dtype).contiguous()
 
 
 def dot_in_float32(dtype) -> bool:
@@ -306,19 +313,38 @@ def gemm_eligible(x, weight, up, resample_filter) -> bool:
 
 def styled_conv2d_gemm(x, weight, styles, bias, noise, noise_strength, up, resample_filter, clamp, tile=None):
     """Strategy (a): the layer as styled_conv_gemm_kernel (+ fir_epilogue_kernel for up=2). ``tile``: an
-    index of GEMM_TILES (default: the heuristic's)."""
+    index of gemm_tiles(x.dtype) (default: the heuristic's)."""
     modulated.check_dtype("styled_conv2d", x)
-    n, in_channels, h, w = x.shape
-    out_channels, _, k, _ = weight.shape
     packed, w_sq = gemm_weights(weight, x.dtype)
     s, d = modulated.modulation(styles.to(x.device), None, x.dtype == torch.float16, w_sq=w_sq)
-    bias = (torch.zeros(out_channels, dtype=torch.float32, device=x.device) if bias is None
-            else bias.to(device=x.device, dtype=torch.float32).contiguous())
+    fir = None
+    if up == 2:
+        px0, _, py0, _ = modulated_reference.transposed_fir_padding(resample_filter, weight.shape, up)
+        fir = (fir_taps(resample_filter.to(x.device), up * up), py0, px0, 0)
+    strength = None if noise is None else noise_strength.reshape(1).expand(weight.shape[0])
+    return gemm_layer(x, packed, weight.shape[-1], s, d, bias, noise, strength, fir, GAIN, clamp, tile)
+
+
+def gemm_layer(x, packed, k, s, d, bias, noise, strength, fir, gain, clamp, tile=None):
+    """One conv layer on styled_conv_gemm_kernel [+ fir_epilogue_kernel] -> [N, O, H', W'] in x's dtype.
+
+    x [N, I, H, W]; packed [k*k, I, O] (gemm_weights); s [N, I], d [N, O] float32 (the style and the
+    demodulation: ones for a plain conv); bias [O] or None; noise [N or 1, 1, H', W'] or None times
+    strength [O]; epilogue lrelu(0.2) x gain, then clamp (None: none).
+    fir None: the 'same' kxk conv (H' = H). fir = (taps [FH, FW], pad_y, pad_x, crop): the stride-2
+    transposed conv T [N, O, 2(H-1) + k, 2(W-1) + k], cropped by ``crop`` on each side, then the FIR
+    (correlation taps) with padding (pad_y, pad_x) and the epilogue (H' = 2H).
+    """
+    n, in_channels, h, w = x.shape
+    out_channels = packed.shape[-1]
+    up = 1 if fir is None else 2
+    f32 = dict(device=x.device, dtype=torch.float32)
+    bias = torch.zeros(out_channels, **f32) if bias is None else bias.to(**f32).contiguous()
     y = torch.empty(n, out_channels, h * up, w * up, dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
-    noise, strength, noise_strides = noise_arguments(noise, noise_strength, x, d)
-    epilogue = (float(ALPHA), float(GAIN), math.inf if clamp is None else float(clamp))
+    noise, strength, noise_strides = noise_arguments(noise, strength, x, d)
+    epilogue = (float(ALPHA), float(gain), math.inf if clamp is None else float(clamp))
     if up == 1:
         t, (gh, gw) = y, (h, w)
     else:  # T = d * conv_transpose(x') [N, O, (H-1)*2 + k, (W-1)*2 + k], on a grid of phases
@@ -333,24 +359,25 @@ def styled_conv2d_gemm(x, weight, styles, bias, noise, noise_strength, up, resam
         UP=up, HAS_NOISE=noise is not d and up == 1, DOT_FP32=dot_in_float32(x.dtype),
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, num_warps=warps, num_stages=stages)
     if up == 2:
-        taps = fir_taps(resample_filter.to(x.device), up * up)
+        taps, pad_y, pad_x, crop = fir
+        if crop:
+            t = t[:, :, crop:t.shape[2] - crop, crop:t.shape[3] - crop]  # a view: the kernel reads strides
         fh, fw = taps.shape
-        px0, _, py0, _ = modulated_reference.transposed_fir_padding(resample_filter, weight.shape, up)
         block_m, block_n, warps = FIR_TILE
         fir_epilogue_kernel[(triton.cdiv(y.shape[2] * y.shape[3], block_m), triton.cdiv(out_channels, block_n), n)](
             t, taps, bias, noise, strength, y, t.shape[2], t.shape[3], y.shape[2], y.shape[3], out_channels,
-            py0, px0, *t.stride(), *y.stride(), *noise_strides, *epilogue,
+            pad_y, pad_x, *t.stride(), *y.stride(), *noise_strides, *epilogue,
             HAS_NOISE=noise is not d, FH=fh, FW=fw, BLOCK_M=block_m, BLOCK_N=block_n, num_warps=warps)
     return y
 
 
-def noise_arguments(noise, noise_strength, x, dummy):
-    """-> (noise [N or 1, 1, H', W'] in x's dtype, strength [1] float32, (batch stride, row stride)) for the
-    kernels; (dummy, dummy, (0, 0)) without noise (then never read)."""
+def noise_arguments(noise, strength, x, dummy):
+    """-> (noise [N or 1, 1, H', W'] in x's dtype, strength [O] float32, (batch stride, row stride)) for the
+    kernels (``strength``: one per output channel); (dummy, dummy, (0, 0)) without noise (then never read)."""
     if noise is None:
         return dummy, dummy, (0, 0)
     noise = noise.to(device=x.device, dtype=x.dtype).contiguous()
-    strength = noise_strength.to(device=x.device, dtype=torch.float32).reshape(1)
+    strength = strength.to(device=x.device, dtype=torch.float32).contiguous()
     return noise, strength, (0 if noise.shape[0] == 1 else noise[0].numel(), noise.shape[-1])
 
 
@@ -426,13 +453,13 @@ def _gemm_config(dtype, up, has_noise, tile):
 def _fir_configs():
     configs = []
     block_m, block_n, warps = FIR_TILE
-    for dtype, has_noise in itertools.product(POINTER_TYPES, (False, True)):
+    for dtype, has_noise, taps in itertools.product(POINTER_TYPES, (False, True), FIR_SIZES):
         p = POINTER_TYPES[dtype]
         signature = {"t_ptr": p, "taps_ptr": "*fp32", "bias_ptr": "*fp32", "noise_ptr": p if has_noise else "*fp32",
                      "strength_ptr": "*fp32", "y_ptr": p, **i32("TH", "TW", "YH", "YW", "O", "pad_y", "pad_x"),
                      **i32(*(f"st_{a}" for a in STRIDES), *(f"sy_{a}" for a in STRIDES)),
                      **i32("noise_n_stride", "noise_h_stride"), **EPILOGUE_SCALARS}
-        constexprs = dict(HAS_NOISE=has_noise, FH=FIR_TAPS, FW=FIR_TAPS, BLOCK_M=block_m, BLOCK_N=block_n)
+        constexprs = dict(HAS_NOISE=has_noise, FH=taps, FW=taps, BLOCK_M=block_m, BLOCK_N=block_n)
         configs.append(with_constexprs(signature, constexprs, num_warps=warps))
     return configs
 

@@ -119,7 +119,8 @@ def styled_conv2d_torgb_fused(x, weight, styles, bias, noise, noise_strength, cl
     img = torch.empty(n, rgb_channels, h, w, dtype=x.dtype if skip is None else skip.dtype, device=x.device)
     if img.numel() == 0:
         return y, img
-    noise, strength, noise_strides = conv.noise_arguments(noise, noise_strength, x, d)
+    strength = None if noise is None else noise_strength.reshape(1).expand(out_channels)
+    noise, strength, noise_strides = conv.noise_arguments(noise, strength, x, d)
     block_n = _block_n(out_channels)
     block_m, block_k, warps, stages = tiles(x.dtype)[block_n]
     taps = phase_taps(resample_filter).to(x.device) if skip is not None else d

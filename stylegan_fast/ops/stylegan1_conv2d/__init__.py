@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from ..cpu_support import register_cpu
 from ..dispatch import Op, check_dim, check_ndim, needs_grad
-from ..triton_support import KERNEL_DTYPES, TRITON_INSTALLED
+from ..triton_support import register_triton
 from . import reference
 
 _op = Op("stylegan1_conv2d", reference.stylegan1_conv2d)
+register_triton(_op, f"{__name__}.triton_kernels", "stylegan1_conv2d")
 register_cpu(_op, f"{__name__}.cpu", "stylegan1_conv2d")
-if TRITON_INSTALLED:  # no fused Triton kernel yet: the composition runs its parts on their Triton kernels
-    _op.register("triton", reference.stylegan1_conv2d, dtypes=KERNEL_DTYPES)
 
 MODES = ("same", "up")
 
