@@ -5,7 +5,7 @@
 The first call for a key on a CUDA device times every candidate on the call's own inputs
 (``WARMUP`` + ``REPEATS`` launches each, CUDA events, median) and keeps the fastest, in memory and
 in ``<cache>/triton_tuning.json`` (``default_cache_dir()`` of the download cache, so
-``STYLEGAN_FAST_CACHE_DIR`` moves both), under the GPU's name and the torch and triton versions: a
+``STYLEGAN_FAST_CACHE`` moves both), under the GPU's name and the torch and triton versions: a
 later process on the same card reads it instead of measuring. While a CUDA graph is being
 captured nothing can be timed: the first candidate (the launcher's heuristic pick) is used and
 nothing is cached. Off CUDA (the Triton interpreter) the first candidate is used.

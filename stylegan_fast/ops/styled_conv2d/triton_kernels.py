@@ -99,7 +99,7 @@ def styled_conv2d_torch(x, weight, styles, bias, noise, noise_strength, up, resa
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) a launch may use, per dot dtype (all compiled in CI;
 # the tiles that spilled registers on sm_80/sm_90 were dropped: the float32 dot runs on FMA units and
 # holds its product in registers, so its tiles are smaller)
-GEMM_TILES = {"half": ((16, 64, 32, 4, 1), (64, 64, 32, 4, 2), (128, 64, 32, 8, 2), (64, 128, 32, 4, 2)),
+GEMM_TILES = {"half": ((16, 64, 32, 4, 1), (64, 64, 32, 4, 2), (128, 64, 32, 8, 2), (64, 128, 32, 8, 2)),
               "float32": ((16, 32, 16, 4, 2), (32, 32, 16, 4, 2), (64, 64, 16, 8, 2), (16, 64, 16, 4, 1))}
 FIR_TILE = (64, 32, 4)  # (BLOCK_M, BLOCK_N, num_warps) of fir_epilogue_kernel
 # the FIR sizes fir_epilogue_kernel is built for: StyleGAN2's [1, 3, 3, 1] and StyleGAN1's [1, 2, 1] blur (others use
