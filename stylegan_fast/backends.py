@@ -19,6 +19,11 @@ Choosing happens here, in two steps:
 A generator resolves its plan once per forward (``dispatching``); every op inside uses it and the
 plan records which backend each op ran on (``Generator.last_dispatch``). An op called on its own
 resolves a plan for its input's device (``backend=`` of the op, else "auto").
+
+Under ``torch.compile`` the same choice is made once, while dynamo traces the forward: dynamo cannot
+read a ContextVar, so the plans of the forwards it traces are kept on a plain stack (``_traced``),
+and ``Op.__call__`` hands dynamo a kernel backend's implementation as its ``torch.library`` custom op
+(``ops/custom_ops.py``), opaque to it; the reference is pure PyTorch and is traced through.
 """
 from __future__ import annotations
 
@@ -37,6 +42,8 @@ ENV_VAR = "STYLEGAN_FAST_BACKEND"
 # Order in which "auto" tries backends, per device type (reference always last).
 AUTO_ORDER = {"cuda": ("triton", "cuda", "reference"), "cpu": ("cpu", "reference")}
 KERNEL_FAMILIES = {"triton": "Triton kernels", "cuda": "CUDA kernels", "cpu": "C++ CPU kernels"}
+# True while dynamo traces (torch.compile), else False; torch < 2.3 lacks it (there each op's dispatch breaks the graph)
+dynamo_compiling = getattr(torch.compiler, "is_dynamo_compiling", lambda: False)
 
 
 class BackendUnavailableError(RuntimeError):
@@ -99,6 +106,7 @@ class Plan:
     order: tuple[str, ...]
     needs_grad: bool = False
     ran: dict = dataclasses.field(default_factory=dict)  # op name -> backend
+    chosen: dict = dataclasses.field(default_factory=dict, repr=False)  # (op name, dtype) -> backend; fresh() shares it
 
     def choose(self, op, dtype=None) -> str:
         """The backend ``op`` runs on under this plan for ``dtype`` inputs (raises if an explicit backend
@@ -121,7 +129,10 @@ class Plan:
             f"{', '.join(op.implementations)}); use backend 'auto' to fall back per op")
 
     def pick(self, op, dtype=None):
-        backend = self.choose(op, dtype)
+        """The implementation ``op`` runs (recorded in ``ran``)."""
+        backend = self.chosen.get((op.name, dtype))
+        if backend is None:
+            backend = self.chosen[op.name, dtype] = self.choose(op, dtype)
         self.ran[op.name] = backend
         return op.implementations[backend]
 
@@ -173,10 +184,13 @@ def resolve_backend(requested: Optional[str], device) -> str:
 
 
 _active: contextvars.ContextVar[Optional[Plan]] = contextvars.ContextVar("stylegan_fast_plan", default=None)
+_traced: list[Plan] = []  # the plans of the forwards dynamo is tracing, innermost last (it cannot read _active)
 
 
 def active_plan() -> Optional[Plan]:
     """The plan of the forward in progress, if any."""
+    if dynamo_compiling():
+        return _traced[-1] if _traced else None
     return _active.get()
 
 
@@ -184,11 +198,18 @@ def active_plan() -> Optional[Plan]:
 def dispatching(requested: Optional[str], device, needs_grad: bool = False):
     """Resolve a plan once and make every op inside use it; a plan already active (an enclosing
     forward) is kept. Yields the plan, whose ``ran`` then says where each op ran."""
-    outer = _active.get()
+    outer = active_plan()
     if outer is not None:
         yield outer
         return
     plan = plan_for(requested, device, needs_grad).fresh()
+    if dynamo_compiling():
+        _traced.append(plan)
+        try:
+            yield plan
+        finally:
+            _traced.pop()
+        return
     token = _active.set(plan)
     try:
         yield plan
@@ -217,7 +238,7 @@ class BackendChoice:
 
     @contextlib.contextmanager
     def dispatching(self, device, needs_grad: bool = False):
-        outermost = _active.get() is None
+        outermost = active_plan() is None
         with dispatching(self.name, device, needs_grad) as plan:
             yield plan
         if outermost:

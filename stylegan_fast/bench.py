@@ -3,7 +3,7 @@
     python -m stylegan_fast.bench                          # stylegan2+stylegan1, 256 px, batch 1,8, fp32
     python -m stylegan_fast.bench --arch stylegan2 --batch 4 --channel-base 16384 --json out.json
     python -m stylegan_fast.bench --quick                  # tiny configs: a smoke test in seconds
-    python -m stylegan_fast.bench --device cuda --backend reference,triton --compile   # + torch.compile row
+    python -m stylegan_fast.bench --device cuda --backend reference,triton --compile --cuda-graph   # + rows
     python -m stylegan_fast.bench --end-to-end --backend reference,cpu   # built-in model: generator vs files
 
 For every (arch, resolution, batch, dtype) one seeded generator is built (paper-sized
@@ -15,11 +15,13 @@ channels by default) and every requested backend is run on the same latents:
 2. timing: ``torch.inference_mode``, warm-up calls, then the median of ``--repeats``
    calls (``torch.cuda.synchronize`` around each on CUDA).
 
-``--compile`` adds a row ``reference+torch.compile``: ``torch.compile`` of the generator on the
-reference backend, checked and timed the same way (its compile happens in the correctness
-call, reported as ``compile_s``, and is not timed). Dynamo cannot trace the ContextVar that
-each op's dispatch reads, so the graph breaks at every op: the row measures torch.compile on
-this code as it is.
+``--compile`` adds a row ``<backend>+torch.compile`` per requested backend but "auto":
+``torch.compile(G, fullgraph=True)`` on that backend (the reference is traced through; a kernel
+backend's ops run as opaque custom ops, ``ops/custom_ops.py``). ``--cuda-graph`` adds a row
+``<backend>+cuda_graph`` likewise: ``G.compile_graph(batch)``, the whole forward replayed from a CUDA
+graph (on CUDA only; elsewhere the row is unavailable with the reason). Both are checked and timed
+the same way; their compiling or capture happens in the correctness call, is reported as
+``compile_s`` and is not timed.
 
 ``x reference`` is img/s of the backend over img/s of the reference backend for the same
 config in the same run; only ratios from one run are meaningful (CPU timings are noisy).
@@ -63,7 +65,8 @@ TOLERANCES = {"fp32": 1e-3, "fp16": 5e-2, "bf16": 1.5e-1}
 # Order in which backends are listed; "reference" always runs (it is the baseline).
 BACKEND_ORDER = ("reference", "auto", "cpu", "triton", "cuda")
 DEFAULT_SEED = 0
-COMPILED = "reference+torch.compile"  # the row of --compile: a pseudo-backend, not one of BACKENDS
+COMPILED, GRAPHED = "torch.compile", "cuda_graph"  # rows "<backend>+<mode>" of --compile, --cuda-graph
+MODE_BACKENDS = ("reference", "cpu", "triton", "cuda")  # the backends those rows are added for
 PROG = "python -m stylegan_fast.bench"
 
 QUICK = dict(arch="stylegan2,stylegan1", resolution="32", batch="1,2", dtype="fp32", channel_base=512,
@@ -156,7 +159,7 @@ class Row:
     max_abs_err: Optional[float] = None
     tolerance: Optional[float] = None
     ops_on: Optional[str] = None  # where each op ran (describe_dispatch of G.last_dispatch)
-    compile_s: Optional[float] = None  # COMPILED only: seconds of the first (compiling) call
+    compile_s: Optional[float] = None  # "+torch.compile" / "+cuda_graph" rows: seconds compiling or capturing
 
 
 def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_name: str, backends: Sequence[str],
@@ -168,32 +171,35 @@ def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_n
     """
     G = copy.deepcopy(G32).to(DTYPES[dtype_name]) if dtype_name != "fp32" else G32
     z = make_latents(batch, G.z_dim, seed, device)
-    rows, ref_out, out, runnable, compiled = [], None, None, [], []
+    rows, ref_out, out, runnable, made = [], None, None, [], {}
+    if any(row_mode(name) == COMPILED for name in backends):
+        import torch._dynamo
+
+        torch._dynamo.reset()  # each config compiles afresh (no recompile limit reached across configs)
 
     def model(name):  # the callable of a row, on its backend
-        G.backend = "reference" if name == COMPILED else name
-        if name != COMPILED:
-            return G
-        if not compiled:
-            compiled.append(torch.compile(G))
-        return compiled[0]
+        backend, mode = name.partition("+")[::2]
+        G.backend = backend
+        if mode and name not in made:
+            made[name] = torch.compile(G, fullgraph=True) if mode == COMPILED else G.compile_graph(batch)
+        return made.get(name, G)
 
     with torch.inference_mode():
         for name in backends:
             row = Row(arch, resolution, batch, dtype_name, name, tolerance=tol)
             rows.append(row)
-            ok, reason = (True, "") if name == COMPILED else backend_status(name, device)
+            ok, reason = row_status(name, device)
             if not ok:
                 row.status, row.reason = "unavailable", reason
                 continue
             try:
-                row.resolved_backend = None if name == COMPILED else resolve_backend(name, device)
+                row.resolved_backend = None if row_mode(name) else resolve_backend(name, device)
                 start = time.perf_counter()
                 out = model(name)(z)
                 synchronize(device)
-                if name == COMPILED:
+                if row_mode(name):
                     row.compile_s = time.perf_counter() - start
-                row.ops_on = describe_dispatch(G.last_dispatch)
+                row.ops_on = describe_dispatch(getattr(made.get(name), "last_dispatch", G.last_dispatch))
             except Exception as e:  # noqa: BLE001 - one broken backend must not hide the others' rows
                 row.status, row.reason = "error", f"{type(e).__name__}: {e}"
                 continue
@@ -240,6 +246,19 @@ def bench_config(G32: Generator, arch: str, resolution: int, batch: int, dtype_n
         log(f"  {arch} {resolution}px batch {batch} {dtype_name} {row.backend}: {row.img_per_s:.3f} img/s "
             f"(median of {repeats}: {row.ms_per_call:.1f} ms/call)")
     return rows
+
+
+def row_mode(name: str) -> str:
+    """"" for a backend's row, else how it runs: COMPILED or GRAPHED."""
+    return name.partition("+")[2]
+
+
+def row_status(name: str, device) -> tuple[bool, str]:
+    """Whether the row ``name`` ("<backend>" or "<backend>+<mode>") can run on ``device``, and why not."""
+    backend, mode = name.partition("+")[::2]
+    if mode == GRAPHED and torch.device(device).type != "cuda":
+        return False, f"CUDA graphs need a CUDA device; got {torch.device(device).type}"
+    return backend_status(backend, device)
 
 
 def format_table(rows: Sequence[Row]) -> str:
@@ -405,7 +424,7 @@ def main_end_to_end(args, info) -> int:
           f"warm-up {args.warmup} + median of {args.repeats}, workers {args.workers or 'default'}, "
           f"PNG compression {level}", flush=True)
     rows: list[EndToEndRow] = []
-    backends = [b for b in args.backend if b != COMPILED]
+    backends = [b for b in args.backend if not row_mode(b)]
     for dtype_name in args.dtype:
         for batch in args.batch:
             rows += bench_end_to_end(G, backends, args.device, batch, dtype_name, args.images, args.warmup,
@@ -462,7 +481,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--json", metavar="PATH", help="also write rows and machine info as JSON")
     p.add_argument("--compile", action="store_true",
-                   help=f"add a row '{COMPILED}': torch.compile of the generator on the reference backend")
+                   help=f"add a row '<backend>+{COMPILED}' per backend: torch.compile(G, fullgraph=True) on it")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help=f"add a row '<backend>+{GRAPHED}' per backend: G.compile_graph(batch), the forward replayed "
+                        f"from a CUDA graph (CUDA only)")
     p.add_argument("--quick", action="store_true", help="tiny configs for a smoke test")
     e2e = p.add_argument_group("end to end (--end-to-end)")
     e2e.add_argument("--end-to-end", action="store_true",
@@ -482,7 +504,7 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
     if args.end_to_end:
         given = [o for o, v in (("--arch", args.arch), ("--resolution", args.resolution),
                                 ("--channel-base", args.channel_base), ("--channel-max", args.channel_max),
-                                ("--compile", args.compile)) if v]
+                                ("--compile", args.compile), ("--cuda-graph", args.cuda_graph)) if v]
         if given:
             p.error(f"--end-to-end renders the built-in model or --network: {', '.join(given)} does not apply")
         args.batch = args.batch or ("4" if args.quick else "32")
@@ -517,8 +539,9 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
         p.error("batch sizes and --repeats must be >= 1, --warmup >= 0")
     # reference first (the baseline), then the rest in a stable order without duplicates
     args.backend = ["reference"] + [b for b in dict.fromkeys(backends) if b != "reference"]
-    if args.compile:
-        args.backend.append(COMPILED)
+    for flag, mode in ((args.compile, COMPILED), (args.cuda_graph, GRAPHED)):
+        if flag:
+            args.backend += [f"{b}+{mode}" for b in args.backend if b in MODE_BACKENDS]
     try:
         args.device = torch.device(args.device)
     except RuntimeError as e:

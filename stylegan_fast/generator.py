@@ -1,7 +1,7 @@
 """``Generator``: mapping + synthesis behind the NVlabs-style call, plus save/load."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -12,6 +12,9 @@ from . import checkpoints
 from .networks import SYNTHESIS, MappingNetwork, check_state
 from .networks.layers import needs_grad
 from .styles import LayerSpec, layer_groups, parse_layers
+
+if TYPE_CHECKING:
+    from .cuda_graph import CudaGraphGenerator
 
 
 class Generator(nn.Module):
@@ -95,6 +98,23 @@ class Generator(nn.Module):
         with self.backend_choice.dispatching(z.device, needs_grad(self, z)):
             ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
             return self.synthesis(ws, noise_mode=noise_mode, noise=noise, noise_seeds=noise_seeds)
+
+    def compile_graph(self, batch_size: Optional[int] = None, *, batch_sizes: Optional[Sequence[int]] = None,
+                      warmup: int = 2, **forward_kwargs) -> "CudaGraphGenerator":
+        """This forward (mapping + synthesis, with ``forward_kwargs``: truncation_psi, truncation_cutoff,
+        noise_mode) captured in CUDA graphs, for ``batch_size`` or for each of ``batch_sizes`` (a call pads
+        its batch up to the next one): ``graph = G.compile_graph(8, truncation_psi=0.7); img = graph(z)``.
+
+        The callable takes z (c, noise_seeds) as this forward does and returns the same images; see
+        :mod:`stylegan_fast.cuda_graph`. ``G(z)`` itself stays eager. Raises RuntimeError off CUDA.
+        """
+        from .cuda_graph import CudaGraphGenerator
+
+        if (batch_size is None) == (batch_sizes is None):
+            raise TypeError("compile_graph takes either batch_size or batch_sizes=(...), e.g. compile_graph(8) or "
+                            "compile_graph(batch_sizes=(1, 8, 32, 64))")
+        sizes = batch_size if batch_sizes is None else batch_sizes
+        return CudaGraphGenerator(self, sizes, forward_kwargs, warmup=warmup)
 
     @torch.no_grad()
     def compute_w_avg(self, num_samples: int = 10000, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:

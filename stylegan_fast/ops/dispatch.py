@@ -52,6 +52,10 @@ class Op:
         plan = backends.active_plan() if backend is None else None
         if plan is None:
             plan = backends.plan_for(backend, device, needs_grad and torch.is_grad_enabled())
+        if backends.dynamo_compiling():  # torch.compile is tracing: a kernel is called as its custom op
+            from . import custom_ops
+
+            return custom_ops.traced_implementation(self, plan, dtype)
         return plan.pick(self, dtype)
 
     def __repr__(self):

@@ -27,6 +27,7 @@ from ..styled_conv2d.triton_kernels import ALPHA, GAIN, _conv_tile, _layer_epilo
 from ..torgb_skip.reference import phase_taps, phase_taps_apply
 from ..triton_support import POINTER_TYPES, KernelSpec
 from ..triton_tuning import conv_strategy_override, tuner
+from ..weight_cache import weight_cache
 from . import reference
 
 MAX_RGB_CHANNELS = 4
@@ -86,6 +87,11 @@ def styled_conv_torgb_kernel(x_ptr, w_ptr, s_ptr, d_ptr, bias_ptr, noise_ptr, st
         tl.store(img_image + c * H * W + m, r.to(img_ptr.dtype.element_ty), mask=m_mask)
 
 
+def _phase_taps(resample_filter, device):
+    """phase_taps on ``device``, computed once per filter buffer (no host copy per call: CUDA graphs capture it)."""
+    return weight_cache.get(resample_filter, ("phase_taps", str(device)), lambda: phase_taps(resample_filter).to(device))
+
+
 def _block_n(out_channels: int) -> int:
     return max(32, triton.next_power_of_2(out_channels))
 
@@ -123,7 +129,7 @@ def styled_conv2d_torgb_fused(x, weight, styles, bias, noise, noise_strength, cl
     noise, strength, noise_strides = conv.noise_arguments(noise, strength, x, d)
     block_n = _block_n(out_channels)
     block_m, block_k, warps, stages = tiles(x.dtype)[block_n]
-    taps = phase_taps(resample_filter).to(x.device) if skip is not None else d
+    taps = _phase_taps(resample_filter, x.device) if skip is not None else d
     skip = skip.contiguous() if skip is not None else d
     out = y if keep_x else x  # never written when keep_x is false
     styled_conv_torgb_kernel[(triton.cdiv(h * w, block_m), n)](
