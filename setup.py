@@ -4,7 +4,7 @@ The native module ``stylegan_fast._C`` is built by CMake (Ninja generator)
 from ``csrc/``. Environment knobs:
 
   STYLEGAN_FAST_CUDA=auto|0|1      CUDA sources: auto (if nvcc found), never, required
-  STYLEGAN_FAST_CUDA_ARCHS="80;90" CMake CUDA_ARCHITECTURES list
+  STYLEGAN_FAST_CUDA_ARCHS  CMake CUDA_ARCHITECTURES list (default: CMakeLists.txt's, sm_75..sm_90 + PTX)
   STYLEGAN_FAST_MARCH=none|native|<arch>   -march for CPU sources (default none: runs on any CPU;
                                    the kernels pick AVX2/AVX-512 variants at run time)
   STYLEGAN_FAST_SANITIZE=address,undefined   sanitizer build (for the kernel tests)
@@ -166,11 +166,12 @@ class CMakeBuild(build_ext):
             f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
             f"-DSGF_OUTPUT_DIR={out_dir}",
             f"-DSTYLEGAN_FAST_CUDA={cuda_mode}",
-            "-DSTYLEGAN_FAST_CUDA_ARCHS=" + os.environ.get("STYLEGAN_FAST_CUDA_ARCHS", "80;90"),
             "-DSTYLEGAN_FAST_MARCH=" + os.environ.get("STYLEGAN_FAST_MARCH", "none"),
             "-DSTYLEGAN_FAST_SANITIZE=" + os.environ.get("STYLEGAN_FAST_SANITIZE", ""),
             "-DSTYLEGAN_FAST_OPENMP=" + ("ON" if env_flag("STYLEGAN_FAST_OPENMP", "1") else "OFF"),
         ]
+        if os.environ.get("STYLEGAN_FAST_CUDA_ARCHS"):  # else CMakeLists.txt's default
+            args.append("-DSTYLEGAN_FAST_CUDA_ARCHS=" + os.environ["STYLEGAN_FAST_CUDA_ARCHS"])
         if cuda_mode not in ("0", "off", "false"):
             nvcc = find_nvcc()
             if nvcc:

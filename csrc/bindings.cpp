@@ -13,6 +13,7 @@
 #include "cpu/cpu_info.h"
 #include "cpu/kernels.h"
 #if SGF_WITH_CUDA
+#include "cuda/bind_cuda.h"
 #include "cuda/device_query.h"
 #endif
 
@@ -88,5 +89,6 @@ PYBIND11_MODULE(_C, m) {
         "cudaRuntimeGetVersion() of the statically linked CUDA runtime.");
   m.def("cuda_driver_version", &stylegan_fast::cuda::driver_version,
         "cudaDriverGetVersion(); 0 when no driver is installed.");
+  stylegan_fast::cuda::bind_cuda(m);  // the kernels: cuda_<op>(...)
 #endif
 }

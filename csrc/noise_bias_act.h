@@ -22,4 +22,9 @@ SGF_HOST_DEVICE float bias_act(float v, const BiasAct& p) {
   return v;
 }
 
+// One element of noise_bias_act with noise: bias_act((x + noise * strength) + bias), the reference's order.
+SGF_HOST_DEVICE float noise_bias_act_element(float x, float noise, float strength, float bias, const BiasAct& p) {
+  return bias_act((x + noise * strength) + bias, p);
+}
+
 }  // namespace stylegan_fast

@@ -33,12 +33,18 @@ SGF_HOST_DEVICE float uniform_from_word(uint32_t w) {
   return static_cast<float>(folded) * 4.6566127342e-10f;
 }
 
-// Triton's pair_uniform_to_normal, the cosine output, every step in float32.
+// Triton's pair_uniform_to_normal, the cosine output, every step in float32. On the GPU the cosine
+// is cospif(2 u1) = cos(2 pi u1): cosf's reduction of huge arguments (never reached: theta < 2 pi)
+// needs a local-memory array; the two differ by the rounding of theta, under 5e-7 (times r <= 5.7).
 SGF_HOST_DEVICE float normal_from_uniforms(float u0, float u1) {
   u0 = u0 > 1.0e-7f ? u0 : 1.0e-7f;
-  const float theta = 6.283185307179586f * u1;
   const float r = sqrtf(-2.0f * logf(u0));
+#if defined(__CUDA_ARCH__)
+  return r * cospif(2.0f * u1);
+#else
+  const float theta = 6.283185307179586f * u1;
   return r * cosf(theta);
+#endif
 }
 
 // The noise value of pixel `offset` (y * W + x) of the map with key (noise seed, layer).

@@ -15,6 +15,11 @@ at launch, so it counts as a failure here.
 
 This module and the kernel modules are the only ones that import triton (lazily, at the first
 call); without triton installed they raise :class:`TritonNotInstalledError`.
+
+The CUDA kernels (csrc/cuda, backend "cuda") are compiled into ``stylegan_fast._C`` at install
+time, with SASS for each architecture of STYLEGAN_FAST_CUDA_ARCHS: :func:`cuda_report` reads their
+resource usage from the module itself (``cuobjdump -res-usage -arch sm_XX _C.so``), one row per
+kernel instantiation (``config``: its template arguments) and target.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import multiprocessing
 import os
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +47,7 @@ except ImportError:  # Windows
     resource = None
 
 BACKEND = "triton"
+CUDA_BACKEND = "cuda"
 KERNEL_MODULE = "triton_kernels"
 DEFAULT_TARGETS = ("sm_80", "sm_90")
 # Largest shared memory one block may use (opt-in), per compute capability, in bytes (CUDA guide, table 21).
@@ -439,3 +446,122 @@ def json_rows(rows: Sequence[dict]) -> list[dict]:
             item["error"] = r["error"]
         out.append(item)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The CUDA kernels of the built module
+# ---------------------------------------------------------------------------------------------
+
+CUDA_TYPE_NAMES = {"float": "fp32", "__half": "fp16", "__nv_bfloat16": "bf16"}
+
+
+def cuda_module_path() -> tuple[Optional[str], Optional[str]]:
+    """(path of stylegan_fast._C when it holds CUDA kernels, else None; why not)."""
+    from . import _native
+
+    if not _native.native_available():
+        return None, f"no CUDA kernels to list: {_native.native_error() or 'stylegan_fast._C is not built'}"
+    if not _native.cuda_compiled():
+        return None, ("no CUDA kernels to list: stylegan_fast._C was built without CUDA (nvcc was not found at "
+                      "install time, or STYLEGAN_FAST_CUDA=0)")
+    return _native.get_module().__file__, None
+
+
+def _cuda_cuobjdump() -> Optional[str]:
+    """Triton's cuobjdump, else the CUDA toolkit's (PATH, CUDA_HOME, beside nvcc)."""
+    try:
+        return cuobjdump_path()
+    except (TritonNotInstalledError, RuntimeError):
+        pass
+    candidates = [shutil.which("cuobjdump")]
+    candidates += [str(Path(os.environ[v]) / "bin" / "cuobjdump") for v in ("CUDA_HOME", "CUDA_PATH")
+                   if v in os.environ]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent / "cuobjdump"))
+    return next((c for c in candidates if c and Path(c).is_file()), None)
+
+
+def demangle(names: Sequence[str]) -> dict[str, str]:
+    """Mangled C++ names -> readable ones (c++filt or the CUDA toolkit's cu++filt; unchanged without either)."""
+    tool = shutil.which("c++filt") or shutil.which("cu++filt")
+    if not tool or not names:
+        return {n: n for n in names}
+    r = subprocess.run([tool], input="\n".join(names) + "\n", capture_output=True, text=True, timeout=60)
+    out = r.stdout.splitlines()
+    if r.returncode != 0 or len(out) != len(names):
+        return {n: n for n in names}
+    return dict(zip(names, out))
+
+
+_TEMPLATE_NAME = re.compile(r"([A-Za-z_]\w*)(?:<(.*)>)?$")
+
+
+def cuda_kernel_and_config(mangled: str, readable: str) -> tuple[str, str]:
+    """'void stylegan_fast::cuda::(anonymous namespace)::k<__half, true>(...)' -> ('k', 'fp16, true').
+
+    Without a demangler the name comes from the mangled symbol's length-prefixed identifiers (the
+    last one ending in '_kernel') and the config is left empty."""
+    if readable != mangled:
+        head = readable.replace("(anonymous namespace)::", "").split("(", 1)[0].strip()
+        m = _TEMPLATE_NAME.search(head)
+        if m:
+            args = [a.strip() for a in (m.group(2) or "").split(",") if a.strip()]
+            return m.group(1), ", ".join(CUDA_TYPE_NAMES.get(a, a) for a in args)
+    names, i = [], mangled.find("_Z")
+    while 0 <= i < len(mangled):
+        m = re.compile(r"\d+").search(mangled, i)
+        if not m:
+            break
+        length = int(m.group())
+        names.append(mangled[m.end(): m.end() + length])
+        i = m.end() + length
+    kernels = [n for n in names if n.endswith("_kernel")]
+    return (kernels[-1] if kernels else mangled), ""
+
+
+def cuda_report(targets: Sequence[str] = DEFAULT_TARGETS, module_path: Optional[str] = None,
+                kernels: Optional[Sequence[str]] = None) -> tuple[list[dict], Optional[str]]:
+    """(one row per CUDA kernel instantiation and target, with the keys of :func:`compile_report`; a note
+    saying why there are no rows, else None). The SASS the module was built with is read, nothing is
+    compiled; a target the module has no SASS for is a failed row. ``kernels``: only kernels whose name
+    contains one of these strings."""
+    if module_path is None:
+        module_path, note = cuda_module_path()
+        if module_path is None:
+            return [], note
+    tool = _cuda_cuobjdump()
+    rows = []
+    for target in targets:
+        arch = f"sm_{parse_target(target)}"
+        if tool is None:
+            rows.append(_cuda_row("*", "", target, error="cuobjdump not found (install triton or the CUDA toolkit)"))
+            continue
+        r = subprocess.run([tool, "-res-usage", "-arch", arch, module_path], capture_output=True, text=True,
+                           timeout=120)
+        usage = parse_res_usage(r.stdout) if r.returncode == 0 else {}
+        if not usage:
+            reason = (f"cuobjdump failed ({r.returncode}): {(r.stderr or r.stdout).strip()[:300]}" if r.returncode
+                      else f"{Path(module_path).name} holds no {arch} code (built for {_built_archs()})")
+            rows.append(_cuda_row("*", "", target, error=reason))
+            continue
+        readable = demangle(list(usage))
+        found = []
+        for mangled, fields in usage.items():
+            kernel, config = cuda_kernel_and_config(mangled, readable[mangled])
+            if not kernels or any(k in kernel for k in kernels):
+                found.append(_cuda_row(kernel, config, target, **resources(fields)))
+        rows += sorted(found, key=lambda row: (row["kernel"], row["config"]))
+    return rows, None
+
+
+def _cuda_row(kernel: str, config: str, target: str, registers=None, spill_bytes=None, shared_bytes=None,
+              error=None) -> dict:
+    return {"backend": CUDA_BACKEND, "kernel": kernel, "config": config, "target": target, "registers": registers,
+            "spill_bytes": spill_bytes, "shared_bytes": shared_bytes, "error": error, "cpu_seconds": 0.0}
+
+
+def _built_archs() -> str:
+    from . import _native
+
+    return ", ".join((_native.build_info() or {}).get("cuda_archs") or []) or "unknown archs"

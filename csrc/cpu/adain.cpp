@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "adain.h"
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 
@@ -83,9 +84,9 @@ void plane(const Adain& a, int64_t p) {
   float* __restrict y = a.y + p * a.S;
   double mean, var;
   moments(x, a.S, mean, var);
-  const float m = static_cast<float>(mean), r = 1.0f / std::sqrt(static_cast<float>(var) + a.eps);
+  const float m = static_cast<float>(mean), r = adain_rstd(static_cast<float>(var), a.eps);
   const float s = a.scale[p], b = a.shift[p];
-  for (int64_t i = 0; i < a.S; ++i) y[i] = ((x[i] - m) * r) * s + b;
+  for (int64_t i = 0; i < a.S; ++i) y[i] = adain_apply(x[i], m, 0.0f, r, s, b);  // centered at the mean
 }
 
 void adain(const Adain& a, int threads) {

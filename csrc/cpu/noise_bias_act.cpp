@@ -49,7 +49,7 @@ void plane_block(const NoiseBiasAct& a, int64_t plane, int64_t begin, int64_t en
   if (a.noise) {
     const float* __restrict z = a.noise + n * a.noise_batch_stride;
     const float s = a.strength[c * a.strength_stride];
-    for (int64_t i = begin; i < end; ++i) y[i] = bias_act((x[i] + z[i] * s) + b, p);
+    for (int64_t i = begin; i < end; ++i) y[i] = noise_bias_act_element(x[i], z[i], s, b, p);
   } else {
     for (int64_t i = begin; i < end; ++i) y[i] = bias_act(x[i] + b, p);
   }
@@ -62,7 +62,8 @@ void channel_row(const NoiseBiasAct& a, const float* __restrict bias, int64_t n)
   const BiasAct p = a.act;
   if (a.noise) {
     const float z = a.noise[n * a.noise_batch_stride];
-    for (int64_t c = 0; c < a.C; ++c) y[c] = bias_act((x[c] + z * a.strength[c * a.strength_stride]) + bias[c], p);
+    for (int64_t c = 0; c < a.C; ++c)
+      y[c] = noise_bias_act_element(x[c], z, a.strength[c * a.strength_stride], bias[c], p);
   } else {
     for (int64_t c = 0; c < a.C; ++c) y[c] = bias_act(x[c] + bias[c], p);
   }

@@ -17,6 +17,7 @@
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
 #include "noise_bias_act.h"
+#include "torgb_skip.h"
 
 namespace py = pybind11;
 
@@ -95,7 +96,7 @@ void upsample_row(const float* const rows[2], const float* taps_py, float* up, i
     const float* r0 = rows[0] + px;
     const float* r1 = rows[1] + px;
     for (int64_t c = 0; c < Ws; ++c)
-      up[2 * c + px] = t[0] * r0[c] + t[1] * r0[c + 1] + t[2] * r1[c] + t[3] * r1[c + 1];
+      up[2 * c + px] = upsampled_skip(t, r0[c], r0[c + 1], r1[c], r1[c + 1]);
   }
 }
 

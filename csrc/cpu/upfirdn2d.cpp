@@ -23,6 +23,7 @@
 
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
+#include "upfirdn2d.h"
 
 namespace py = pybind11;
 
@@ -32,9 +33,6 @@ namespace cpu {
 namespace {
 
 constexpr int64_t kWorkPerThread = 1 << 18;  // multiply-adds below which one more thread does not pay
-
-int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
-int64_t floor_mod(int64_t a, int64_t b) { return a - floor_div(a, b) * b; }
 
 struct Upfirdn2d {
   const float* x;       // [planes, H, W]
@@ -204,9 +202,9 @@ void rows(const Upfirdn2d& a, const Columns& cols, int64_t plane, int64_t row_be
   for (int64_t oy = row_begin; oy < row_end; ++oy) {
     in_rows.clear();
     tap_rows.clear();
-    const int64_t sy = oy * a.down_y - a.py0, first = floor_mod(-sy, a.up_y);  // filter row 0's upsampled row
-    int64_t in_row = floor_div(sy + first, a.up_y);
-    for (int64_t i = first; i < a.fh; i += a.up_y, ++in_row) {  // the filter rows meeting input rows
+    const PolyphaseStart<int64_t> start = polyphase_start(oy * a.down_y - a.py0, a.up_y);
+    int64_t in_row = start.index;
+    for (int64_t i = start.tap; i < a.fh; i += a.up_y, ++in_row) {  // the filter rows meeting input rows
       if (in_row < 0 || in_row >= a.H) continue;
       const int64_t slot = in_row & (slots - 1);  // no two rows of one oy share a slot
       float* row = w.row_cache.data() + slot * cached_len;

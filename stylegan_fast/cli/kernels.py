@@ -24,27 +24,42 @@ from .common import fail
               help="compile every configuration, or a subset where every pair of settings (constexpr values, "
                    "dtypes, warps) occurs at least once")
 @click.option("--quiet", is_flag=True, help="print only failures, spilling configurations and the summary")
-def kernels(compile_targets, json_path, jobs, kernel_filter, sample, quiet):
+@click.option("--backend", type=click.Choice(["all", "triton", "cuda"]), default="all", show_default=True,
+              help="the Triton kernels (compiled here), the CUDA kernels of the built module (read from its "
+                   "SASS, with --compile), or both")
+def kernels(compile_targets, json_path, jobs, kernel_filter, sample, quiet, backend):
     """Kernel configurations; with --compile, compile each for GPU targets and report resource usage.
 
-    Exit status 1 when any configuration fails to compile (or needs more shared memory than the
-    target has). Configurations that spill registers are listed under SPILLING: the launchers
-    must not choose them.
+    With --compile the CUDA kernels of the built module (backend "cuda") are listed too, per target,
+    from the SASS it was built with (a module built without CUDA is said so in one line). Exit status 1
+    when any configuration fails to compile (or needs more shared memory than the target has), when
+    triton is missing, or when a CUDA kernel spills. Triton configurations that spill registers are
+    listed under SPILLING: the launchers must not choose them.
     """
     from .. import kernels as K
 
-    try:
-        found = K.find_kernel_specs()
-    except (K.TritonNotInstalledError, RuntimeError) as e:
-        fail(str(e))
-    if kernel_filter:
-        found = [k for k in found if any(s in k.name for s in kernel_filter)]
-        if not found:
-            fail(f"no kernel matches --kernel {' '.join(kernel_filter)}")
+    with_triton, with_cuda = backend in ("all", "triton"), backend in ("all", "cuda")
+    if with_cuda and not with_triton and not compile_targets:
+        fail("--backend cuda lists the built module's kernels with --compile (e.g. --compile sm_80,sm_90)")
+    if with_cuda and not with_triton and K.cuda_module_path()[0] is None:
+        fail(K.cuda_module_path()[1])
+    triton_error, found = None, []
+    if with_triton:
+        try:
+            found = K.find_kernel_specs()
+        except (K.TritonNotInstalledError, RuntimeError) as e:
+            if not (with_cuda and compile_targets and K.cuda_module_path()[0]):  # nothing else to report
+                fail(str(e))
+            triton_error = str(e)
+            click.echo(f"Error: {triton_error} (listing the CUDA kernels only)")
+        if kernel_filter:
+            found = [k for k in found if any(s in k.name for s in kernel_filter)]
+            if not found and not (with_cuda and compile_targets):
+                fail(f"no kernel matches --kernel {' '.join(kernel_filter)}")
     if not compile_targets:
         if json_path:
             fail("--json needs --compile")
-        _list(found)
+        _list(found, with_cuda)
         return
     try:
         targets = [t.strip() for t in compile_targets.split(",") if t.strip()]
@@ -54,12 +69,21 @@ def kernels(compile_targets, json_path, jobs, kernel_filter, sample, quiet):
         raise click.BadParameter(str(e), param_hint="--compile")
     if not targets:
         raise click.BadParameter("no target given", param_hint="--compile")
-    configs = sum(len(K.sample_configs(k.configs, sample)) for k in found)
-    total = sum(len(k.configs) for k in found)
-    click.echo(f"compiling {configs}{'' if sample == 'all' else f' of {total}'} configurations of {len(found)} "
-               f"kernels for {', '.join(targets)} ({jobs or K.default_jobs()} processes)", err=True)
     start = time.perf_counter()
-    rows = K.compile_report(targets, jobs=jobs, progress=True, found=found, sample=sample)
+    rows = []
+    if found:
+        configs = sum(len(K.sample_configs(k.configs, sample)) for k in found)
+        total = sum(len(k.configs) for k in found)
+        click.echo(f"compiling {configs}{'' if sample == 'all' else f' of {total}'} configurations of {len(found)} "
+                   f"kernels for {', '.join(targets)} ({jobs or K.default_jobs()} processes)", err=True)
+        rows = K.compile_report(targets, jobs=jobs, progress=True, found=found, sample=sample)
+    if with_cuda:
+        cuda_rows, cuda_note = K.cuda_report(targets, kernels=kernel_filter or None)
+        if cuda_note:
+            click.echo(cuda_note)
+        rows += cuda_rows
+    if kernel_filter and not rows:
+        fail(f"no kernel matches --kernel {' '.join(kernel_filter)}")
     seconds = time.perf_counter() - start
     if json_path:
         from ..fileio import atomic_path
@@ -70,9 +94,11 @@ def kernels(compile_targets, json_path, jobs, kernel_filter, sample, quiet):
     if shown:
         click.echo(format_rows(shown))
     spills, fails = K.spilling(rows), K.failures(rows)
+    cuda_spills = [r for r in spills if r["backend"] == K.CUDA_BACKEND]
     if spills:
         click.echo(f"\nSPILLING ({len(spills)}): these configurations spill registers; the launchers must not "
-                   f"choose them (fix the kernel or drop the configuration from kernel_specs):")
+                   f"choose them (fix the kernel or drop the configuration from kernel_specs; a CUDA kernel "
+                   f"that spills fails the command):")
         for r in spills:
             click.echo(f"    {r['kernel']} [{r['config']}] {r['target']}: {r['spill_bytes']} bytes, "
                        f"{r['registers']} registers")
@@ -83,22 +109,31 @@ def kernels(compile_targets, json_path, jobs, kernel_filter, sample, quiet):
             click.echo(f"    {r['kernel']} [{r['config']}] {r['target']}: {first}")
             for line in rest:
                 click.echo(f"        {line}")
-    costs = K.cpu_seconds_by_kernel(rows)
-    click.echo("\ncompile CPU seconds per kernel: " + ", ".join(f"{k} {v:.0f}" for k, v in costs.items()))
+    costs = K.cpu_seconds_by_kernel([r for r in rows if r["backend"] == K.BACKEND])  # the CUDA rows compile nothing
+    if costs:
+        click.echo("\ncompile CPU seconds per kernel: " + ", ".join(f"{k} {v:.0f}" for k, v in costs.items()))
     click.echo(f"{K.summary(rows, targets)} ({seconds:.0f} s, {sum(costs.values()):.0f} CPU s)")
     if json_path:
         click.echo(f"wrote {json_path}")
-    if fails:
+    if triton_error:
+        click.echo(f"Error: {triton_error}")
+    if fails or cuda_spills or triton_error:
         sys.exit(1)
 
 
-def _list(found) -> None:
+def _list(found, with_cuda: bool) -> None:
     width = max([len(k.name) for k in found] + [6])
     click.echo(f"{'kernel':<{width}}  configs")
     for k in found:
         click.echo(f"{k.name:<{width}}  {len(k.configs) if k.error is None else 'ERROR: ' + k.error.splitlines()[0]}")
     click.echo(f"{len(found)} kernels, {sum(len(k.configs) for k in found)} configurations "
                f"(stylegan-fast kernels --compile sm_80,sm_90 compiles them)")
+    if with_cuda:
+        from .. import kernels as K
+
+        path, note = K.cuda_module_path()  # the CUDA kernels are read from the module with --compile
+        click.echo(note or f"CUDA kernels: compiled into {path} (--compile sm_80,sm_90 lists them with their "
+                           f"resources)")
 
 
 def format_rows(rows) -> str:

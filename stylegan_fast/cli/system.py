@@ -43,6 +43,9 @@ def doctor():
         if hasattr(module, "cpu_active_isa"):
             click.echo(f"    cpu kernels: {module.cpu_active_isa()} (this CPU runs: "
                        f"{', '.join(module.cpu_supported_isas())})")
+        if info.get("cuda_compiled"):
+            note = cuda_driver_note(info.get("cuda_runtime_version") or 0, module.cuda_driver_version())
+            click.echo(f"    cuda kernels: {note}")
     else:
         click.echo(f"native module stylegan_fast._C: NOT available: {_native.native_error()}")
     devices = [torch.device("cpu")]
@@ -69,6 +72,28 @@ def doctor():
     for name, op in REGISTRY.items():
         click.echo(f"    {name:<{width}}  " + "".join(f"{t[name]:<11}" for t in tables.values())
                    + ", ".join(op.implementations))
+
+
+# The oldest NVIDIA driver (Linux) that runs code built with a CUDA toolkit, per toolkit major version.
+MIN_DRIVER = {13: 580, 12: 525, 11: 450}
+
+
+def _cuda_version(v: int) -> str:  # 13000 -> "13.0"
+    return f"{v // 1000}.{v % 1000 // 10}"
+
+
+def cuda_driver_note(runtime: int, driver: int) -> str:
+    """What the module's CUDA runtime ``runtime`` (e.g. 13000) needs from the driver, which supports CUDA ``driver``
+    (cudaDriverGetVersion, 0 without a driver), and whether it has it."""
+    need = MIN_DRIVER.get(runtime // 1000)
+    needs = (f"built with CUDA {_cuda_version(runtime)}, which needs NVIDIA driver {need} or newer" if need
+             else f"built with CUDA {_cuda_version(runtime)}")
+    if driver == 0:
+        return f"{needs}; no NVIDIA driver found"
+    if driver // 1000 < runtime // 1000:
+        return (f"{needs}; this driver supports CUDA {_cuda_version(driver)} only: backend 'cuda' cannot run "
+                f"(update the driver, or build with the CUDA {driver // 1000} toolkit)")
+    return f"{needs}; this driver supports CUDA {_cuda_version(driver)}: ok"
 
 
 # The arguments, --help included, go to the benchmark's own argparse parser (stylegan_fast.bench).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..dispatch import Op, needs_grad, check_ndim
 from ..triton_support import register_triton
 from . import reference
@@ -9,6 +10,7 @@ from . import reference
 _op = Op("adain", reference.adain)
 register_triton(_op, f"{__name__}.triton_kernels", "adain")
 register_cpu(_op, f"{__name__}.cpu", "adain")
+register_cuda(_op, f"{__name__}.cuda", "adain")
 
 
 def adain(x, scale, shift, eps=1e-8, backend=None):

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from ..dispatch import Op, needs_grad, check_dim, check_ndim
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..triton_support import register_triton
 from . import reference
 
 _op = Op("modulated_conv2d", reference.modulated_conv2d)
 register_triton(_op, f"{__name__}.triton_kernels", "modulated_conv2d")
 register_cpu(_op, f"{__name__}.cpu", "modulated_conv2d")
+register_cuda(_op, f"{__name__}.cuda", "modulated_conv2d")
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1, resample_filter=None, backend=None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..dispatch import Op, check_dim, needs_grad
 from ..triton_support import register_triton
 from . import reference
@@ -12,6 +13,7 @@ from .reference import ACTIVATIONS
 _op = Op("noise_bias_act", reference.noise_bias_act)
 register_triton(_op, f"{__name__}.triton_kernels", "noise_bias_act")
 register_cpu(_op, f"{__name__}.cpu", "noise_bias_act")
+register_cuda(_op, f"{__name__}.cuda", "noise_bias_act")
 
 
 def noise_bias_act(x, bias=None, noise=None, noise_strength=None, act="linear", alpha=None, gain=None,

@@ -11,6 +11,7 @@ import numbers
 import torch
 
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..dispatch import Op
 from ..triton_support import register_triton
 from . import reference
@@ -19,6 +20,7 @@ from .reference import philox4x32, stream_key
 _op = Op("noise_stream", reference.noise_stream)
 register_triton(_op, f"{__name__}.triton_kernels", "noise_stream")
 register_cpu(_op, f"{__name__}.cpu", "noise_stream")
+register_cuda(_op, f"{__name__}.cuda", "noise_stream")
 
 NOISE_SEED_MAX = 2**32 - 1  # noise seeds are the low key word: integers in [0, NOISE_SEED_MAX]
 LAYER_MAX = 2**31 - 1  # the high key word; < 2^31 keeps the 64-bit seed a positive int64

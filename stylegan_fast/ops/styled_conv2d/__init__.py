@@ -6,12 +6,14 @@ import torch
 from ..dispatch import Op, check_dim, check_ndim, needs_grad
 from ..modulated_conv2d import check_modulated_conv_args
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..triton_support import register_triton
 from . import reference
 
 _op = Op("styled_conv2d", reference.styled_conv2d)
 register_triton(_op, f"{__name__}.triton_kernels", "styled_conv2d")
 register_cpu(_op, f"{__name__}.cpu", "styled_conv2d")
+register_cuda(_op, f"{__name__}.cuda", "styled_conv2d")
 
 
 def styled_conv2d(x, weight, styles, bias=None, noise=None, noise_strength=None, up=1, resample_filter=None,

@@ -5,6 +5,7 @@ Kernel backends without a fused kernel run the composition (reference.py) with t
 from __future__ import annotations
 
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..dispatch import Op, needs_grad
 from ..styled_conv2d import check_styled_conv_args
 from ..torgb_skip import check_torgb_args
@@ -14,6 +15,7 @@ from . import reference
 _op = Op("styled_conv2d_torgb", reference.styled_conv2d_torgb)
 register_triton(_op, f"{__name__}.triton_kernels", "styled_conv2d_torgb")
 register_cpu(_op, f"{__name__}.reference", "styled_conv2d_torgb")  # the cpu backend's two ops
+register_cuda(_op, f"{__name__}.reference", "styled_conv2d_torgb")  # the cuda backend's two ops
 
 
 def styled_conv2d_torgb(x, weight, styles, bias, noise, noise_strength, clamp, rgb_weight, rgb_styles, rgb_bias,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..dispatch import Op, check_dim, check_ndim, needs_grad
 from ..triton_support import register_triton
 from . import reference
@@ -9,6 +10,7 @@ from . import reference
 _op = Op("stylegan1_conv2d", reference.stylegan1_conv2d)
 register_triton(_op, f"{__name__}.triton_kernels", "stylegan1_conv2d")
 register_cpu(_op, f"{__name__}.cpu", "stylegan1_conv2d")
+register_cuda(_op, f"{__name__}.cuda", "stylegan1_conv2d")
 
 MODES = ("same", "up")
 

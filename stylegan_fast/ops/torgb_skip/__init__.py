@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from ..dispatch import Op, needs_grad, check_ndim
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..triton_support import register_triton
 from . import reference
 
 _op = Op("torgb_skip", reference.torgb_skip)
 register_triton(_op, f"{__name__}.triton_kernels", "torgb_skip")
 register_cpu(_op, f"{__name__}.cpu", "torgb_skip")
+register_cuda(_op, f"{__name__}.cuda", "torgb_skip")
 
 
 def torgb_skip(x, weight, styles, bias, skip=None, resample_filter=None, clamp=None, backend=None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..dispatch import Op, needs_grad, check_ndim
 from ..triton_support import register_triton
 from . import reference
@@ -11,6 +12,7 @@ from . import reference
 _op = Op("upfirdn2d", reference.upfirdn2d)
 register_triton(_op, f"{__name__}.triton_kernels", "upfirdn2d")
 register_cpu(_op, f"{__name__}.cpu", "upfirdn2d")
+register_cuda(_op, f"{__name__}.cuda", "upfirdn2d")
 
 
 def _normalize_padding(padding):

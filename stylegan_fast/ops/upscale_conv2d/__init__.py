@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from ..dispatch import Op, needs_grad, check_dim, check_ndim
 from ..cpu_support import register_cpu
+from ..cuda_support import register_cuda
 from ..triton_support import register_triton
 from . import reference
 
 _op = Op("upscale_conv2d", reference.upscale_conv2d)
 register_triton(_op, f"{__name__}.triton_kernels", "upscale_conv2d")
 register_cpu(_op, f"{__name__}.cpu", "upscale_conv2d")
+register_cuda(_op, f"{__name__}.cuda", "upscale_conv2d")
 
 
 def upscale_conv2d(x, weight, fused, backend=None):
