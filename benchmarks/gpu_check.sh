@@ -15,6 +15,7 @@
 #                (benchmarks/compare_nvlabs.py, its CUDA plugins built and checked; when its checkout was carried),
 #                then fp32 batch 1/8/32/64, fp16 batch 1/8/32, bf16 batch 64, StyleGAN1; COMPILE_ROW=1 adds
 #                torch.compile rows at 256 px
+#                then the cuda backend's kernel tests under compute-sanitizer (memcheck) when the machine has it
 #   5 kernels    stylegan-fast kernels --compile sm_90 --json kernels.json  (registers, spills, shared memory of every
 #                Triton configuration and of the CUDA kernels in the built module; CI compiles them too)
 # The triton backend measures its convolution strategy per layer shape on first use (ops/triton_tuning.py): the
@@ -81,7 +82,9 @@ BENCH=("$PY" -m stylegan_fast.bench --device "$DEVICE" "${CHANNELS[@]}" --backen
 NVLABS=("$PY" benchmarks/compare_nvlabs.py --device "$DEVICE" --nvlabs-dir "$NVLABS_DIR" "${NVLABS_SIZES[@]}"
         --backend reference,triton,cuda --warmup 2 --repeats 5)
 TESTS=(tests/test_cuda.py tests/test_triton_gpu.py)
-for f in tests/test_cuda_kernels.py tests/test_compile.py; do [[ -f "$f" ]] && TESTS+=("$f"); done
+for f in tests/test_cuda_kernels.py tests/test_kernels_cuda_compile.py tests/test_compile.py; do
+    [[ -f "$f" ]] && TESTS+=("$f")
+done
 
 # 1 build: the native module with CUDA sources for this GPU only (sm_90), all cores
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
@@ -122,6 +125,12 @@ fi
 if [[ "${COMPILE_ROW:-0}" == 1 ]]; then
     step bench_compile 150 "${BENCH[@]}" --arch stylegan2 --resolution "${RES%%,*}" --batch "$HEAD_BATCH" \
         --dtype fp16 --compile --json "$OUT/bench_compile.json"
+fi
+
+# the cuda backend's kernels under compute-sanitizer (memcheck), once, when the machine has it
+if [[ "$DEVICE" == cuda ]] && command -v compute-sanitizer >/dev/null 2>&1; then
+    step sanitizer 90 compute-sanitizer --error-exitcode 1 "$PY" -m pytest -q -p no:cacheprovider -x \
+        tests/test_cuda_kernels.py -k "not generator and not offsets and not graph and not grids"
 fi
 
 # 5 every kernel configuration compiled ahead of time for this GPU: registers, spills, shared memory
