@@ -42,3 +42,28 @@ def spy_convolutions(monkeypatch, module):
             return _real(x, w, *args, **kwargs)
         monkeypatch.setattr(module.F, name, record)
     return calls
+
+
+def seeded_generator(config: dict, device, dtype=torch.float32):
+    """A generator from ``config`` with seeded weights, nonzero biases and noise strengths, on ``device`` in
+    ``dtype`` (the GPU tests' models)."""
+    import stylegan_fast as sf
+    from tests.conftest import randomize_
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        G = sf.Generator.from_config(backend="reference", **config)
+    randomize_(G, seed=1)
+    return G.eval().requires_grad_(False).to(device=device, dtype=dtype)
+
+
+def render_seeds(G, backend: str, batch: int, device, noise_mode: str = "random"):
+    """Images of seeds 0..batch-1 (noise seeds 10..) on ``backend``, psi 0.7; the backend is reset after."""
+    import stylegan_fast as sf
+
+    G.backend = backend
+    z = sf.z_from_seeds(list(range(batch)), G.z_dim).to(device)
+    with torch.no_grad():
+        img = G(z, truncation_psi=0.7, noise_mode=noise_mode, noise_seeds=list(range(10, 10 + batch)))
+    G.backend = "reference"
+    return img

@@ -22,7 +22,7 @@ from stylegan_fast import ops
 from stylegan_fast.backends import REGISTRY, backend_status
 from stylegan_fast.ops import cuda_support
 from stylegan_fast.ops.modulated_conv2d.reference import transposed_fir_padding
-from tests.conftest import randomize_
+from tests.op_helpers import render_seeds, seeded_generator
 from tests.tolerances import TOLERANCES, assert_close
 
 DEVICE = os.environ.get("STYLEGAN_FAST_GPU_TEST_DEVICE", "cuda")
@@ -377,21 +377,12 @@ if DEVICE != "cuda":  # the emulation is slow: narrow layers
 BATCH = 3
 
 
-def build(arch, dtype=torch.float32, **overrides):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        G = sf.Generator.from_config(backend="reference", **{**GENERATORS[arch], **overrides})
-    randomize_(G, seed=1)
-    return G.eval().requires_grad_(False).to(device=DEVICE, dtype=dtype)
+def build(arch, dtype=torch.float32, **overrides) -> sf.Generator:
+    return seeded_generator({**GENERATORS[arch], **overrides}, DEVICE, dtype)
 
 
 def render(G, backend, noise_mode="random"):
-    G.backend = backend
-    z = sf.z_from_seeds(list(range(BATCH)), G.z_dim).to(DEVICE)
-    with torch.no_grad():
-        img = G(z, truncation_psi=0.7, noise_mode=noise_mode, noise_seeds=list(range(10, 10 + BATCH)))
-    G.backend = "reference"
-    return img
+    return render_seeds(G, backend, BATCH, DEVICE, noise_mode)
 
 
 def _ran_on_cuda(G):

@@ -24,7 +24,7 @@ import torch
 import stylegan_fast as sf
 from stylegan_fast import backends
 from stylegan_fast.backends import REGISTRY
-from tests.conftest import randomize_
+from tests.op_helpers import render_seeds, seeded_generator
 from tests.tolerances import TOLERANCES, assert_close
 
 DEVICE = os.environ.get("STYLEGAN_FAST_GPU_TEST_DEVICE", "cuda")
@@ -60,22 +60,12 @@ def _exact_fp32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def build(arch: str, dtype=torch.float32, **overrides) -> sf.Generator:
-    """A seeded generator with nonzero biases and noise strengths, on DEVICE, in ``dtype``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        G = sf.Generator.from_config(backend="reference", **{**GENERATORS[arch], **overrides})
-    randomize_(G, seed=1)
-    return G.eval().requires_grad_(False).to(device=DEVICE, dtype=dtype)
+def build(arch, dtype=torch.float32, **overrides) -> sf.Generator:
+    return seeded_generator({**GENERATORS[arch], **overrides}, DEVICE, dtype)
 
 
-def run(G, backend: str, noise_mode: str = "random"):
-    G.backend = backend
-    z = sf.z_from_seeds(list(range(BATCH)), G.z_dim).to(DEVICE)
-    with torch.no_grad():
-        img = G(z, truncation_psi=0.7, noise_mode=noise_mode, noise_seeds=list(range(10, 10 + BATCH)))
-    G.backend = "reference"
-    return img
+def run(G, backend, noise_mode="random"):
+    return render_seeds(G, backend, BATCH, DEVICE, noise_mode)
 
 
 def _signature(value):
