@@ -174,7 +174,7 @@ def test_explicit_backend_without_the_op_names_it(fake_cpu_kernel, g2_16):
     G = g2_16
     G.backend = "cpu"  # available (it has noise_bias_act) ...
     with pytest.raises(sf.BackendUnavailableError, match=r"backend 'cpu' has no implementation of op "
-                                                         r"'styled_conv2d_torgb' \(it has: reference(, triton)?\)"):
+                                                         r"'styled_conv2d_torgb' \(it has: reference(, triton)?(, cuda)?\)"):
         G(torch.randn(1, G.z_dim))  # ... but not every op the generator needs
     x = torch.randn(1, 4, 8, 8)
     fake_cpu_kernel.clear()
