@@ -8,13 +8,12 @@ so ``torch.set_num_threads`` governs our kernels too (results do not depend on i
 """
 from __future__ import annotations
 
-import functools
-import importlib
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
 from .. import _native
+from .dispatch import register_lazily
 
 KERNEL_DTYPES = (torch.float32,)  # what the C++ CPU kernels take
 
@@ -35,20 +34,7 @@ def register_cpu(op, module: str, function: str, dtypes=KERNEL_DTYPES) -> None:
     for ``dtypes`` inputs, when the CPU kernels are built."""
     if not kernels_built():
         return
-
-    scope = f"cpu::{function}"  # what torch.profiler shows (benchmarks/profile_layers.py)
-
-    def implementation(*args, **kwargs):
-        with torch.profiler.record_function(scope):
-            return _load(module, function)(*args, **kwargs)
-
-    implementation.__name__ = implementation.__qualname__ = f"{function}[cpu]"
-    op.register("cpu", implementation, differentiable=False, dtypes=dtypes)
-
-
-@functools.lru_cache(maxsize=None)
-def _load(module: str, function: str) -> Callable:
-    return getattr(importlib.import_module(module), function)
+    register_lazily(op, "cpu", module, function, dtypes)
 
 
 def threads() -> int:

@@ -12,13 +12,12 @@ each writes its output in its input's memory format: activations stay channels_l
 """
 from __future__ import annotations
 
-import functools
-import importlib
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
 from .. import _native
+from .dispatch import register_lazily
 from .cpu_support import pointer  # noqa: F401 - the data pointer a kernel gets (0 for None)
 
 KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # what the CUDA kernels take (float32 math)
@@ -41,20 +40,7 @@ def register_cuda(op, module: str, function: str, dtypes=KERNEL_DTYPES) -> None:
     ``dtypes`` inputs, when the module was built with the CUDA kernels."""
     if not kernels_built():
         return
-
-    scope = f"cuda::{function}"  # what torch.profiler shows
-
-    def implementation(*args, **kwargs):
-        with torch.profiler.record_function(scope):
-            return _load(module, function)(*args, **kwargs)
-
-    implementation.__name__ = implementation.__qualname__ = f"{function}[cuda]"
-    op.register("cuda", implementation, differentiable=False, dtypes=dtypes)
-
-
-@functools.lru_cache(maxsize=None)
-def _load(module: str, function: str) -> Callable:
-    return getattr(importlib.import_module(module), function)
+    register_lazily(op, "cuda", module, function, dtypes)
 
 
 def kernel_input(name: str, t, shape: Optional[Sequence[int]] = None, dtypes: Sequence[torch.dtype] = KERNEL_DTYPES,

@@ -10,6 +10,8 @@ Which implementation runs is decided in one place, ``stylegan_fast.backends`` (s
 """
 from __future__ import annotations
 
+import functools
+import importlib
 from typing import Callable, Optional
 
 import torch
@@ -60,6 +62,24 @@ class Op:
 
     def __repr__(self):
         return f"Op({self.name!r}, backends={list(self.implementations)})"
+
+
+def register_lazily(op: Op, backend: str, module: str, function: str, dtypes) -> None:
+    """Register ``module.function`` as ``op``'s ``backend`` implementation for ``dtypes`` inputs; the module is
+    imported at the first call, and each call shows in torch.profiler as ``<backend>::<function>``."""
+    scope = f"{backend}::{function}"
+
+    def implementation(*args, **kwargs):
+        with torch.profiler.record_function(scope):
+            return _load(module, function)(*args, **kwargs)
+
+    implementation.__name__ = implementation.__qualname__ = f"{function}[{backend}]"
+    op.register(backend, implementation, differentiable=False, dtypes=dtypes)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(module: str, function: str) -> Callable:
+    return getattr(importlib.import_module(module), function)
 
 
 def needs_grad(*tensors) -> bool:
