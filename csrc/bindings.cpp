@@ -49,6 +49,7 @@ py::dict build_info() {
   d["simd"] = compiled_simd_features();
   d["simd_missing_on_this_cpu"] = missing_simd_features();
   d["openmp"] = static_cast<bool>(SGF_WITH_OPENMP);
+  d["zlib"] = static_cast<bool>(SGF_WITH_ZLIB);  // the batch PNG encoder (png_encode)
   d["cuda_compiled"] = static_cast<bool>(SGF_WITH_CUDA);
   d["cuda_archs"] = split_csv(SGF_CUDA_ARCHS);
   d["nvcc_version"] = std::string(SGF_NVCC_VERSION);  // "" without CUDA

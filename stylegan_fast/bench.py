@@ -315,7 +315,7 @@ class EndToEndRow:
 
 def bench_end_to_end(G: Generator, backends: Sequence[str], device, batch: int, dtype_name: str, images: int,
                      warmup: int, repeats: int, workers: Optional[int] = None, format: str = "png",
-                     png_compress_level: Optional[int] = None, log=print) -> list[EndToEndRow]:
+                     png_compression="rle", log=print) -> list[EndToEndRow]:
     """Generator-only and end-to-end img/s of the render pipeline per backend, measured alternately."""
     import shutil
     import tempfile
@@ -355,7 +355,7 @@ def bench_end_to_end(G: Generator, backends: Sequence[str], device, batch: int, 
                         start, cpu_start = time.perf_counter(), time.process_time()
                         run_pipeline(generate, seed_stems(seeds), outdir, batch_size=batch, format=format,
                                      write=kind == "end_to_end", workers=workers,
-                                     png_compress_level=png_compress_level, log=lambda _: None)
+                                     png_compression=png_compression, log=lambda _: None)
                         synchronize(device)
                         t, cpu = time.perf_counter() - start, time.process_time() - cpu_start
                         shutil.rmtree(outdir, ignore_errors=True)
@@ -419,7 +419,7 @@ def main_end_to_end(args, info) -> int:
     else:
         G = default_model(device=args.device, backend="reference")
         what = DEFAULT_MODEL_NOTE
-    level = "Pillow's default" if args.png_compression is None else args.png_compression
+    level = "rle" if args.png_compression is None else args.png_compression
     print(f"end to end: {what}: {G.arch} {G.img_resolution}px; {args.images} images per run, "
           f"warm-up {args.warmup} + median of {args.repeats}, workers {args.workers or 'default'}, "
           f"PNG compression {level}", flush=True)
@@ -428,7 +428,7 @@ def main_end_to_end(args, info) -> int:
     for dtype_name in args.dtype:
         for batch in args.batch:
             rows += bench_end_to_end(G, backends, args.device, batch, dtype_name, args.images, args.warmup,
-                                     args.repeats, args.workers, png_compress_level=args.png_compression,
+                                     args.repeats, args.workers, png_compression=level,
                                      log=lambda s: print(s, flush=True))
     print()
     print(format_end_to_end_table(rows))
@@ -454,6 +454,15 @@ def write_json(path, info: dict, args: argparse.Namespace, key: str, rows) -> No
 
 def _csv(value, kind=str):
     return [kind(v.strip()) for v in str(value).split(",") if v.strip()]
+
+
+def png_compression_arg(value: str):
+    from .images import check_png_compression
+
+    try:
+        return check_png_compression(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -493,8 +502,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     e2e.add_argument("--network", metavar="PATH", help="--end-to-end: this generator file instead of the built-in model")
     e2e.add_argument("--images", type=int, help="--end-to-end: images per timed run (default 128; --quick: 8)")
     e2e.add_argument("--workers", type=int, help="--end-to-end: encoder threads (default: the pipeline's)")
-    e2e.add_argument("--png-compression", type=int, choices=range(10), metavar="0-9",
-                     help="--end-to-end: zlib level of the PNG files (default: Pillow's, 6)")
+    e2e.add_argument("--png-compression", type=png_compression_arg, metavar="rle|0-9",
+                     help="--end-to-end: PNG compression of the files, as render's (default: rle)")
     return p
 
 

@@ -4,19 +4,30 @@
     from stylegan_fast.pipeline import render_seeds
     summary = render_seeds(default_model(), range(1000), "out", batch_size=32, format="webp")
 
-Three stages overlap:
+Three stages:
 
 1. the generator, one batch at a time on the device, converts its images to uint8 there
    (4x less to copy);
 2. the device-to-host copy: on CUDA into pinned host memory with ``non_blocking=True`` and a CUDA
    event per batch, so the next batch is launched before the copy of this one is waited for;
    on the CPU the images are already on the host;
-3. encoding and writing, one image per task, on a pool of threads (Pillow's PNG/JPEG/WebP encoders
-   and zlib release the GIL while they compress). At most ``max_pending`` images wait for a
-   worker: memory stays bounded, and the generator waits for the encoders only when they fall that
-   far behind.
+3. encoding and writing. PNGs are encoded by the native batch encoder where the module has it
+   (``stylegan_fast.images.encode_png_batch``: C++ and zlib, the GIL released), otherwise by Pillow;
+   JPEG, WebP and npz by Pillow and numpy.
 
-Every file is written atomically (:func:`stylegan_fast.fileio.atomic_path`): an interrupted run
+How stages 1 and 3 share the machine (``overlap``; by default chosen from the first batch):
+
+- **Beside the generator** (a GPU, or a CPU with cores torch's threads leave free): a pool of
+  worker threads encodes and writes, each worker a share of every batch. At most ``max_pending``
+  images wait for a worker: memory stays bounded, and the generator waits for the encoders only
+  when they fall that far behind.
+- **Between batches** (the generator on a CPU with as many threads as the process has CPUs): there
+  is no idle core to hide the encoding on, and an encoder thread that runs during a batch stalls
+  torch's whole OpenMP team. So each batch is encoded and written before the next one starts:
+  PNGs in one native call on torch's own threads, then written by this thread (about 0.03 ms a
+  file); other formats by the workers, all cores busy with them, while this thread waits.
+
+Every file is written atomically (:func:`stylegan_fast.fileio.write_atomic`): an interrupted run
 leaves complete files only, so ``resume=True`` (skip the images whose file exists) is safe.
 A batch that runs out of device memory is retried at half the size (down to 1). An image depends
 on its seed only, not on the batch it is rendered in: z from the seed (NVlabs' RandomState), and
@@ -25,15 +36,16 @@ with ``noise_mode="random"`` the noise from the seed too (``noise_seeds``). With
 convolutions (the ``reference`` backend) choose their algorithm by batch size and may differ by one
 uint8 level (tests/test_batch_invariance.py).
 
-Formats: ``png`` (lossless; Pillow's default zlib level 6, as NVlabs' scripts, unless
-``png_compress_level`` says otherwise: level 1 encodes about twice as fast for files about 13%
-larger, which matters on the CPU, where encoding shares the cores with the generator), ``jpg`` (quality 95,
+Formats: ``png`` (lossless; by default with zlib's run-length strategy, ``png_compression="rle"``:
+2.4-4x faster to encode than zlib's default level 6, for files 0-2% larger; a zlib level 0-9 also
+works, 6 being what NVlabs' scripts write through Pillow), ``jpg`` (quality 95,
 no chroma subsampling), ``webp`` (lossy, quality 95), ``npz``: ``img`` uint8 [H, W, 3] and ``w`` float32 [1, num_ws, w_dim], the image's
 ws in the layout of NVlabs' projected_w.npz, so ``render --projected-w seedNNNN.npz`` renders it again.
 """
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import os
 import sys
 import threading
@@ -47,7 +59,7 @@ import numpy as np
 import torch
 
 from . import images as _images
-from .fileio import atomic_path
+from .fileio import atomic_path, write_atomic
 
 FORMATS = ("png", "jpg", "webp", "npz")
 QUALITY = 95  # jpg and webp
@@ -106,21 +118,38 @@ def is_out_of_memory(e: BaseException) -> bool:
 
 
 def encode(img: np.ndarray, w: Optional[np.ndarray], path, format: str, quality: int = QUALITY,
-           png_compress_level: Optional[int] = None) -> None:
+           png_compression: int | str = "rle") -> None:
     """Write one [H, W, C] uint8 image (and for npz its ws [num_ws, w_dim]) to ``path`` atomically.
 
-    ``png_compress_level``: zlib level 0-9; None: Pillow's default (6), as NVlabs' scripts.
+    ``png_compression``: "rle" or a zlib level 0-9 (:func:`stylegan_fast.images.check_png_compression`).
     """
     if format == "png":
-        _images.save_image(img, path, compress_level=png_compress_level)  # looked up at call time (tests replace it)
+        _images.save_image(img, path, png_compression=png_compression)  # looked up at call time (tests replace it)
         return
     if format == "npz":
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             arrays = {"img": img} if w is None else {"img": img, "w": w[None]}
             np.savez_compressed(f, **arrays)
         return
-    with atomic_path(path) as tmp:
-        _images.encode_image(img, tmp, format, quality=quality)
+    write_atomic(path, _images.encode_to_bytes(img, format, quality=quality))
+
+
+def usable_cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def encoders_share_the_generators_cores(device: torch.device) -> bool:
+    """True when the generator runs on the CPU with as many threads as the process has CPUs.
+
+    Then there is no core for the encoders to run on beside it: an encoder thread that runs during a
+    batch preempts one of torch's OpenMP threads, and the others wait for that one at the end of
+    every parallel region, so each millisecond of encoding costs the generator up to a millisecond
+    on every core.
+    """
+    return device.type == "cpu" and torch.get_num_threads() >= usable_cpu_count()
 
 
 class _HostBatch:
@@ -149,9 +178,9 @@ class _HostBatch:
 
 def run_pipeline(generate: Callable, stems: Sequence[str], outdir, *, batch_size: int = 8, format: str = "png",
                  resume: bool = False, write: bool = True, workers: Optional[int] = None,
-                 max_pending: Optional[int] = None, quality: int = QUALITY, png_compress_level: Optional[int] = None,
+                 max_pending: Optional[int] = None, quality: int = QUALITY, png_compression: int | str = "rle",
                  on_images: Optional[Callable] = None, progress: Optional[Callable[[int], None]] = None,
-                 log: Optional[Callable[[str], None]] = None) -> RenderSummary:
+                 log: Optional[Callable[[str], None]] = None, overlap: Optional[bool] = None) -> RenderSummary:
     """Render ``len(stems)`` images with ``generate`` and write them as ``outdir/STEM.FORMAT``.
 
     ``generate(indices)`` -> (images float [n, C, H, W] in [-1, 1] on the device, ws [n, num_ws, w_dim]
@@ -162,8 +191,7 @@ def run_pipeline(generate: Callable, stems: Sequence[str], outdir, *, batch_size
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if png_compress_level is not None and not 0 <= png_compress_level <= 9:
-        raise ValueError(f"png_compress_level must be 0-9 (or None: Pillow's default), got {png_compress_level}")
+    png_compression = _images.check_png_compression(png_compression)
     names = file_names(stems, format)
     if format == "webp" and write:
         from PIL import features
@@ -190,23 +218,42 @@ def run_pipeline(generate: Callable, stems: Sequence[str], outdir, *, batch_size
     written: list = []
     lock = threading.Lock()
 
-    def task(img, w, path):
+    def write_encoded(data, _w, path):
+        write_atomic(path, data)
+
+    def encode_and_write(img, w, path):
+        encode(img, w, path, format, quality, png_compression)
+
+    def task(work, items):
+        """``work(payload, w, path)`` for ``items`` in order; after any failure the rest are dropped."""
         try:
-            if not errors:  # after a failure, the queued images are dropped
-                encode(img, w, path, format, quality, png_compress_level)
+            for payload, w, path in items:
+                if errors:
+                    return
+                try:
+                    work(payload, w, path)
+                except BaseException as e:  # noqa: BLE001 - reported by the main thread
+                    with lock:
+                        errors.append(OutputError(path, e))
+                    return
                 with lock:
                     written.append(path)
                     if progress:
                         progress(1)
-        except BaseException as e:  # noqa: BLE001 - reported by the main thread
-            with lock:
-                errors.append(OutputError(path, e))
         finally:
-            slots.release()
+            for _ in items:
+                slots.release()
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="encode") if write else None
+    batch_png = format == "png" and _images.native_png_encoder() is not None
 
     def hand_off(indices, host):
+        """Give a batch to the workers, one task per worker (fewer thread hand-offs than one per image).
+
+        When the encoders share the generator's cores (``overlap`` False), the batch is encoded and written
+        before the next one is generated: PNGs here, in one native call on torch's threads, other formats by
+        the workers while this thread waits for them.
+        """
         imgs, ws = host.wait()
         if on_images:
             on_images(indices, imgs)
@@ -214,12 +261,30 @@ def run_pipeline(generate: Callable, stems: Sequence[str], outdir, *, batch_size
             if progress:
                 progress(len(indices))
             return
-        for k, i in enumerate(indices):
-            slots.acquire()
+        paths = [outdir / names[i] for i in indices]
+        if batch_png and not overlap:
+            work, payloads = write_encoded, _images.encode_png_batch(imgs, png_compression, torch.get_num_threads())
+        else:
+            work, payloads = encode_and_write, imgs
+        items = [(payloads[k], None if ws is None else ws[k], paths[k]) for k in range(len(paths))]
+        if work is write_encoded:  # writing is cheap: here, rather than on a worker that would interrupt the next batch
+            for _ in items:
+                slots.acquire()
+            task(work, items)
+            return
+        size = min(-(-len(items) // workers), max_pending)
+        tasks = []
+        for first in range(0, len(items), size):
+            chunk = items[first:first + size]
+            for _ in chunk:
+                slots.acquire()
             if errors:
-                slots.release()
-                return
-            pool.submit(task, imgs[k], None if ws is None else ws[k], outdir / names[i])
+                for _ in chunk:
+                    slots.release()
+                break
+            tasks.append(pool.submit(task, work, chunk))
+        if not overlap:  # the encoders have the cores to themselves until this batch is written
+            concurrent.futures.wait(tasks)
 
     bs, halvings, pos = batch_size, 0, 0
     pending = collections.deque()  # batches whose copy to the host may still be running
@@ -231,6 +296,8 @@ def run_pipeline(generate: Callable, stems: Sequence[str], outdir, *, batch_size
                 indices = todo[pos:pos + bs]
                 try:
                     imgs, ws = generate(indices)
+                    if overlap is None:
+                        overlap = not encoders_share_the_generators_cores(imgs.device)
                     host = _HostBatch(_images.to_uint8(imgs), ws if format == "npz" and write else None)
                     out_of_memory = None
                 except Exception as e:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised

@@ -155,17 +155,26 @@ def test_save_image_from_generator(tmp_path, g2_16):
 
 
 def test_save_image_failure_leaves_existing_file(tmp_path, monkeypatch):
-    from PIL import Image
+    from stylegan_fast import fileio
 
     path = tmp_path / "out.png"
     path.write_bytes(b"previous content")
 
-    def broken_save(self, fp, *args, **kwargs):
-        with open(fp, "wb") as f:
-            f.write(b"\x89PNG half written")
-        raise OSError("disk full (simulated)")
+    class DiskFull:  # writes half of what it is given, then fails
+        def __init__(self, fd, *args, **kwargs):
+            self.f = open(fd, "wb", closefd=True)
 
-    monkeypatch.setattr(Image.Image, "save", broken_save)
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(bytes(data)[:len(data) // 2])
+            raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(fileio, "open", DiskFull, raising=False)
     with pytest.raises(OSError, match="disk full"):
         sf.save_image(np.zeros((4, 4, 3), np.uint8), path)
     assert path.read_bytes() == b"previous content"

@@ -212,7 +212,7 @@ def test_the_generator_runs_ahead_of_the_encoders_up_to_the_bound(tmp_path, G, m
 
     done = []
     thread = threading.Thread(target=lambda: done.append(pipeline.run_pipeline(
-        generate, pipeline.seed_stems(seeds), tmp_path, batch_size=2, workers=1, max_pending=4)))
+        generate, pipeline.seed_stems(seeds), tmp_path, batch_size=2, workers=1, max_pending=4, overlap=True)))
     thread.start()
     try:
         deadline = time.monotonic() + 30
@@ -400,15 +400,55 @@ def test_bench_end_to_end_on_a_class_conditional_model(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
-def test_png_compression_level_changes_the_size_not_the_pixels(tmp_path, G):
+@pytest.mark.parametrize("overlap", [None, True, False])
+def test_png_compression_changes_the_size_not_the_pixels(tmp_path, G, overlap):
     expected, _ = direct(G, SEEDS)
     sizes = {}
-    for level in (None, 0):
-        pipeline.render_seeds(G, SEEDS, tmp_path / str(level), batch_size=5, truncation_psi=PSI,
-                              png_compress_level=level)
-        sizes[level] = sum((tmp_path / str(level) / f"seed{s:04d}.png").stat().st_size for s in SEEDS)
+    for compression in ("rle", 0, 6, "9"):
+        out = tmp_path / str(compression)
+        pipeline.render_seeds(G, SEEDS, out, batch_size=2, truncation_psi=PSI, png_compression=compression,
+                              overlap=overlap)
+        sizes[compression] = sum((out / f"seed{s:04d}.png").stat().st_size for s in SEEDS)
         for i, s in enumerate(SEEDS):
-            np.testing.assert_array_equal(read(tmp_path / str(level) / f"seed{s:04d}.png"), expected[i])
-    assert sizes[0] > sizes[None]  # level 0 stores, the default compresses
-    with pytest.raises(ValueError, match="png_compress_level must be 0-9"):
-        pipeline.render_seeds(G, SEEDS, tmp_path, png_compress_level=10)
+            np.testing.assert_array_equal(read(out / f"seed{s:04d}.png"), expected[i])
+    assert sizes[0] > sizes["rle"] and sizes[0] > sizes[6]  # level 0 stores, the others compress
+    for bad in (10, -1, "fast", None, True):
+        with pytest.raises(ValueError, match="PNG compression must be 'rle' .* or a zlib level 0-9"):
+            pipeline.render_seeds(G, SEEDS, tmp_path / "bad", png_compression=bad)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_encoders_share_the_cores_only_of_a_cpu_generator_with_every_core(monkeypatch):
+    monkeypatch.setattr(pipeline, "usable_cpu_count", lambda: 4)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert pipeline.encoders_share_the_generators_cores(torch.device("cpu"))
+    assert not pipeline.encoders_share_the_generators_cores(torch.device("cuda", 0))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert not pipeline.encoders_share_the_generators_cores(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+@pytest.mark.parametrize("cores, waits", [(1, True), (64, False)])
+def test_on_a_busy_cpu_each_batch_is_written_before_the_next_is_generated(tmp_path, G, monkeypatch, fmt, cores,
+                                                                           waits):
+    """overlap=None: with torch's threads on every core, a batch's files exist before the next batch starts;
+    with spare cores the encoders run beside the generator (here: stalled, so nothing is written yet)."""
+    monkeypatch.setattr(pipeline, "usable_cpu_count", lambda: cores)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1 if cores == 64 else cores)
+    go = threading.Event()
+    if not waits:
+        real_encode = pipeline.encode
+        monkeypatch.setattr(pipeline, "encode", lambda *a, **k: (go.wait(30), real_encode(*a, **k)))
+    seeds = list(range(7))
+    real = pipeline.seeds_generator(G, seeds, truncation_psi=PSI)
+    seen = []
+
+    def generate(indices):
+        seen.append(len(list(tmp_path.glob(f"*.{fmt}"))))
+        if len(seen) == 3:
+            go.set()
+        return real(indices)
+
+    s = pipeline.run_pipeline(generate, pipeline.seed_stems(seeds), tmp_path, batch_size=3, format=fmt)
+    assert s.rendered == 7 and len(list(tmp_path.glob(f"*.{fmt}"))) == 7
+    assert seen == ([0, 3, 6] if waits else [0, 0, 0])

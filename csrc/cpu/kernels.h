@@ -17,6 +17,7 @@ void bind_upfirdn2d(pybind11::module_& m);
 void bind_torgb_skip(pybind11::module_& m);
 void bind_adain(pybind11::module_& m);
 void bind_noise_stream(pybind11::module_& m);
+void bind_png_encode(pybind11::module_& m);  // only with zlib (SGF_WITH_ZLIB)
 
 inline void bind_all(pybind11::module_& m) {
   bind_isa(m);
@@ -26,6 +27,7 @@ inline void bind_all(pybind11::module_& m) {
   bind_torgb_skip(m);
   bind_adain(m);
   bind_noise_stream(m);
+  bind_png_encode(m);
 }
 
 template <class T>

@@ -10,10 +10,20 @@ from pathlib import Path
 import click
 
 from ..config import DTYPES
+from ..images import PNG_COMPRESSION_HELP
 from ..pipeline import FORMATS
 from .common import (BACKEND_OPTION, CLASS_OPTION, DEVICE_OPTION, DTYPE_OPTION, NETWORK_OPTION, NOISE_MODE_OPTION, TRUNC_OPTIONS,
                      WHICH_OPTION, check_writable, class_labels, fail, load_network, parse_seeds_option, pick_device, truncation,
                      with_options, writing)
+
+
+def png_compression_option(ctx, param, value):
+    from ..images import check_png_compression
+
+    try:
+        return check_png_compression(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @click.command()
@@ -32,9 +42,8 @@ from .common import (BACKEND_OPTION, CLASS_OPTION, DEVICE_OPTION, DTYPE_OPTION, 
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="png", show_default=True,
               help="png (lossless), jpg or webp (quality 95), or npz: 'img' uint8 [H, W, 3] and 'w' "
                    "[1, num_ws, w_dim] (NVlabs' projected_w layout: --projected-w renders it again).")
-@click.option("--png-compression", type=click.IntRange(0, 9), default=None,
-              help="zlib level of PNG files [default: Pillow's, 6, as NVlabs]; 1 encodes about twice as fast "
-                   "(the same pixels, files about 13% larger).")
+@click.option("--png-compression", callback=png_compression_option, default="rle", show_default=True,
+              help="PNG files: " + PNG_COMPRESSION_HELP + ". The pixels are the same whatever the choice.")
 @click.option("--resume", is_flag=True,
               help="Skip the images whose file is already in --outdir. Files are written atomically, so an "
                    "interrupted run leaves no partial file and resuming it renders exactly what is missing.")
@@ -52,8 +61,10 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
     """Render one image per seed, or per ws of a latent file (and optionally a grid).
 
     The generator runs in batches on the device while a pool of threads encodes and writes the
-    files. Each image depends on its seed only, not on the batch it is rendered in: with
-    --noise-mode random its noise comes from its seed too (from its index in a latent file).
+    files (PNGs by the native batch encoder where it is built). On a CPU whose cores the generator
+    fills, each batch is encoded on all cores between batches instead. Each image depends on its
+    seed only, not on the batch it is rendered in: with --noise-mode random its noise comes from
+    its seed too (from its index in a latent file).
 
     Under torchrun the seeds are split across the processes (each its own device; gloo on the
     CPU, NCCL on cuda:LOCAL_RANK), each logs its share and rank 0 prints the summary.
@@ -130,7 +141,7 @@ def render(network, which, seeds, truncation_psi, truncation_cutoff, noise_mode,
     with tqdm(total=len(stems), unit="img", desc="render", file=sys.stderr, disable=quiet) as bar:
         try:
             summary = run_pipeline(generate, stems, out, batch_size=batch_size, format=fmt, resume=resume,
-                                   write=not no_images, workers=workers, png_compress_level=png_compression,
+                                   write=not no_images, workers=workers, png_compression=png_compression,
                                    progress=bar.update,
                                    on_images=None if collected is None else lambda _, ims: collected.extend(ims))
         except OutputError as e:

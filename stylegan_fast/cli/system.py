@@ -48,6 +48,9 @@ def doctor():
             click.echo(f"    cuda kernels: {note}")
     else:
         click.echo(f"native module stylegan_fast._C: NOT available: {_native.native_error()}")
+    zlib_version = getattr(_native.get_module(), "ZLIB_VERSION", None)
+    click.echo("png encoder: " + (f"native batch encoder (zlib {zlib_version})" if zlib_version else
+                                  "Pillow (the native module has no png_encode: built without zlib)"))
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
