@@ -315,8 +315,13 @@ class EndToEndRow:
 
 def bench_end_to_end(G: Generator, backends: Sequence[str], device, batch: int, dtype_name: str, images: int,
                      warmup: int, repeats: int, workers: Optional[int] = None, format: str = "png",
-                     png_compression="rle", log=print) -> list[EndToEndRow]:
-    """Generator-only and end-to-end img/s of the render pipeline per backend, measured alternately."""
+                     png_compression="rle", outdir=None, log=print) -> list[EndToEndRow]:
+    """Generator-only and end-to-end img/s of the render pipeline per backend, measured alternately.
+
+    The files go to a temporary folder inside ``outdir`` (default: the current directory, where ``render``
+    writes by default; the system's temporary folder if that is not writable), removed at the end (not
+    between runs: see below).
+    """
     import shutil
     import tempfile
 
@@ -339,7 +344,12 @@ def bench_end_to_end(G: Generator, backends: Sequence[str], device, batch: int, 
         else:
             row.resolved_backend = resolve_backend(name, device)
             runnable.append(row)
-    tmp = tempfile.mkdtemp(prefix="stylegan-fast-bench-")
+    try:
+        tmp = tempfile.mkdtemp(prefix=".stylegan-fast-bench-", dir=outdir or os.getcwd())
+    except OSError:
+        if outdir:
+            raise
+        tmp = tempfile.mkdtemp(prefix="stylegan-fast-bench-")
     try:
         for i in range(warmup + repeats):
             for row in runnable:
@@ -358,7 +368,9 @@ def bench_end_to_end(G: Generator, backends: Sequence[str], device, batch: int, 
                                      png_compression=png_compression, log=lambda _: None)
                         synchronize(device)
                         t, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-                        shutil.rmtree(outdir, ignore_errors=True)
+                        # the files stay until the end: deleting thousands of files slows the next creations
+                        # on ext4 for a while (it skips recently deleted inodes), which a real render does
+                        # not meet
                         if i >= warmup:
                             gen = kind == "generator"
                             (row.generator_times_s if gen else row.end_to_end_times_s).append(t)
@@ -422,13 +434,13 @@ def main_end_to_end(args, info) -> int:
     level = "rle" if args.png_compression is None else args.png_compression
     print(f"end to end: {what}: {G.arch} {G.img_resolution}px; {args.images} images per run, "
           f"warm-up {args.warmup} + median of {args.repeats}, workers {args.workers or 'default'}, "
-          f"PNG compression {level}", flush=True)
+          f"PNG compression {level}, files under {args.outdir or 'the current directory'}", flush=True)
     rows: list[EndToEndRow] = []
     backends = [b for b in args.backend if not row_mode(b)]
     for dtype_name in args.dtype:
         for batch in args.batch:
             rows += bench_end_to_end(G, backends, args.device, batch, dtype_name, args.images, args.warmup,
-                                     args.repeats, args.workers, png_compression=level,
+                                     args.repeats, args.workers, png_compression=level, outdir=args.outdir,
                                      log=lambda s: print(s, flush=True))
     print()
     print(format_end_to_end_table(rows))
@@ -504,6 +516,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     e2e.add_argument("--workers", type=int, help="--end-to-end: encoder threads (default: the pipeline's)")
     e2e.add_argument("--png-compression", type=png_compression_arg, metavar="rle|0-9",
                      help="--end-to-end: PNG compression of the files, as render's (default: rle)")
+    e2e.add_argument("--outdir", metavar="DIR",
+                     help="--end-to-end: write the timed runs' files in a temporary folder inside DIR, removed "
+                          "after (default: the current directory, where render writes; creating files costs "
+                          "very different amounts on different file systems)")
     return p
 
 
@@ -521,8 +537,8 @@ def parse_args(argv=None, prog: str = PROG) -> argparse.Namespace:
         args.repeats = args.repeats or (1 if args.quick else 3)
         if args.images < 1 or (args.workers is not None and args.workers < 1):
             p.error("--images and --workers must be >= 1")
-    elif args.network or args.images or args.workers or args.png_compression is not None:
-        p.error("--network, --images, --workers and --png-compression go with --end-to-end")
+    elif args.network or args.images or args.workers or args.png_compression is not None or args.outdir:
+        p.error("--network, --images, --workers, --png-compression and --outdir go with --end-to-end")
     defaults = QUICK if args.quick else FULL
     for key, value in defaults.items():
         if getattr(args, key) is None:

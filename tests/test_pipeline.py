@@ -1,5 +1,6 @@
 """The render pipeline: files equal to the generator's images, batch independence, resume, OOM, errors."""
 import json
+import os
 import re
 import threading
 import time
@@ -307,15 +308,12 @@ def test_cli_help_has_the_new_options():
 # ---- bench --end-to-end ----
 
 def test_bench_end_to_end_reports_both_figures(tmp_path, network, capsys, monkeypatch):
-    import tempfile
-
     from stylegan_fast.bench import main as bench_main
 
     (tmp_path / "tmp").mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-
     status = bench_main(["--end-to-end", "--quick", "--network", str(network), "--backend", "reference,cuda",
-                         "--images", "6", "--batch", "3", "--json", str(tmp_path / "e2e.json")])
+                         "--images", "6", "--batch", "3", "--json", str(tmp_path / "e2e.json"),
+                         "--outdir", str(tmp_path / "tmp")])
     out = capsys.readouterr().out
     assert status == 0, out
     assert "generator img/s" in out and "end-to-end (png) img/s" in out and "e2e/gen" in out
@@ -339,6 +337,9 @@ def test_bench_end_to_end_refuses_generator_options(capsys):
     with pytest.raises(SystemExit):
         bench_main(["--end-to-end", "--arch", "stylegan1"])
     assert "--arch does not apply" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_main(["--outdir", "x"])
+    assert "--outdir go with --end-to-end" in capsys.readouterr().err
 
 
 def test_an_asynchronous_device_keeps_one_batch_in_flight(tmp_path, G, monkeypatch):
@@ -391,13 +392,20 @@ def test_bench_end_to_end_on_a_class_conditional_model(tmp_path, monkeypatch):
 
     from stylegan_fast.bench import bench_end_to_end
 
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "system").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "system"))
+    monkeypatch.chdir(tmp_path / "cwd")  # the files go to a temporary folder here, as render's would
+    seen = []
+    real = pipeline.run_pipeline
+    monkeypatch.setattr(pipeline, "run_pipeline", lambda g, s, outdir, **k: (seen.append(outdir), real(g, s, outdir, **k))[1])
     Gc = build("stylegan2", 8, c_dim=3, channel_base=64)
     rows = bench_end_to_end(Gc, ["reference"], torch.device("cpu"), batch=2, dtype_name="fp32", images=4,
                             warmup=0, repeats=1, log=lambda _: None)
     assert rows[0].status == "ok", rows[0].reason
     assert len(rows[0].generator_times_s) == len(rows[0].end_to_end_times_s) == 1
-    assert not list(tmp_path.iterdir())
+    assert seen and all(os.path.dirname(os.path.dirname(d)) == str(tmp_path / "cwd") for d in seen)
+    assert not list((tmp_path / "cwd").iterdir()) and not list((tmp_path / "system").iterdir())
 
 
 @pytest.mark.parametrize("overlap", [None, True, False])
