@@ -360,14 +360,30 @@ def test_render_outdir_under_proc(small_network):
     assert r.exit_code == 1 and "cannot write --outdir /proc/nope: /proc is not writable (" in r.output
 
 
-def test_render_error_while_saving_names_the_file(tmp_path, small_network, monkeypatch):
-    def disk_full(array, path, **options):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+@pytest.mark.parametrize("workers", ["encode between batches", "encode beside the generator"])
+def test_render_error_while_saving_names_the_file(tmp_path, small_network, monkeypatch, workers):
+    from stylegan_fast import fileio, pipeline
 
-    monkeypatch.setattr(sf.images, "save_image", disk_full)
+    class DiskFull:  # every write of a file fails as on a full disk
+        def __init__(self, fd, *args, **kwargs):
+            os.close(fd)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(fileio, "open", DiskFull, raising=False)
+    if workers == "encode beside the generator":
+        monkeypatch.setattr(pipeline, "encoders_share_the_generators_cores", lambda device: False)
     r = run("render", "--network", small_network, "--seeds", "3", "--outdir", tmp_path)
     assert r.exit_code == 1
     assert f"cannot write --outdir {tmp_path / 'seed0003.png'}: {os.strerror(errno.ENOSPC)}" in r.output
+    assert os.listdir(tmp_path) == []  # no partial file left
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
