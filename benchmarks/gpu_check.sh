@@ -14,7 +14,7 @@
 #                headline first (StyleGAN2 fp16 batch 64 at 256 and 1024 px), then NVlabs' own generator beside ours
 #                (benchmarks/compare_nvlabs.py, its CUDA plugins built and checked; when its checkout was carried),
 #                then fp32 batch 1/8/32/64, fp16 batch 1/8/32, bf16 batch 64, StyleGAN1; COMPILE_ROW=1 adds
-#                torch.compile rows at 256 px
+#                torch.compile rows at 256 px; the render pipeline end to end (built-in model, PNG files, batch 64)
 #                then the cuda backend's kernel tests under compute-sanitizer (memcheck) when the machine has it
 #   5 kernels    stylegan-fast kernels --compile sm_90 --json kernels.json  (registers, spills, shared memory of every
 #                Triton configuration and of the CUDA kernels in the built module; CI compiles them too)
@@ -71,11 +71,11 @@ step() {
 
 if [[ "$DEVICE" == cuda ]]; then
     RES=256,1024 CHANNELS=(--channel-base 32768) HEAD_BATCH=64 FP32_BATCH=1,8,32,64 FP16_BATCH=1,8,32
-    TARGET=sm_90 TEST_ENV=() NVLABS_SIZES=(--resolution 256,512,1024 --channel-base 32768)
+    TARGET=sm_90 TEST_ENV=() NVLABS_SIZES=(--resolution 256,512,1024 --channel-base 32768) E2E=(--batch 64 --images 1024)
 else  # smoke test of this script on a CPU machine: tiny generators; triton/cuda rows are "unavailable"
     RES=32 CHANNELS=(--channel-base 512 --channel-max 64) HEAD_BATCH=2 FP32_BATCH=1,2 FP16_BATCH=1
     TARGET=sm_90 TEST_ENV=(env STYLEGAN_FAST_GPU_TEST_DEVICE=cpu)
-    NVLABS_SIZES=(--resolution 32 --channel-base 512 --channel-max 64)
+    NVLABS_SIZES=(--resolution 32 --channel-base 512 --channel-max 64) E2E=(--batch 8 --images 32)
 fi
 BENCH=("$PY" -m stylegan_fast.bench --device "$DEVICE" "${CHANNELS[@]}" --backend reference,triton,cuda
        --repeats 3 --warmup 1)
@@ -118,6 +118,9 @@ step bench_bf16 60 "${BENCH[@]}" --arch stylegan2 --resolution "$RES" --batch "$
     --json "$OUT/bench_bf16.json"
 step bench_stylegan1 80 "${BENCH[@]}" --arch stylegan1 --resolution "$RES" --batch "$HEAD_BATCH" --dtype fp16 \
     --json "$OUT/bench_stylegan1.json"
+# the render pipeline on the GPU: built-in model, generator-only vs PNG files (encoders beside the generator)
+step bench_end_to_end 60 "$PY" -m stylegan_fast.bench --end-to-end --device "$DEVICE" --backend reference,triton,cuda \
+    "${E2E[@]}" --repeats 3 --json "$OUT/bench_end_to_end.json"
 if [[ -f "$NVLABS_DIR/training/networks.py" ]]; then
     step nvlabs_table 150 "${NVLABS[@]}" --batch 1,8,32,64 --dtype fp16,fp32,bf16 --budget-s 120 \
         --json "$OUT/nvlabs_table.json"
