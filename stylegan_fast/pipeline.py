@@ -226,20 +226,23 @@ def run_pipeline(generate: Callable, stems: Sequence[str], outdir, *, batch_size
 
     def task(work, items):
         """``work(payload, w, path)`` for ``items`` in order; after any failure the rest are dropped."""
-        try:
-            for payload, w, path in items:
-                if errors:
-                    return
-                try:
-                    work(payload, w, path)
-                except BaseException as e:  # noqa: BLE001 - reported by the main thread
-                    with lock:
-                        errors.append(OutputError(path, e))
-                    return
+        for payload, w, path in items:
+            if errors:
+                return
+            try:
+                work(payload, w, path)
+            except BaseException as e:  # noqa: BLE001 - reported by the main thread
                 with lock:
-                    written.append(path)
-                    if progress:
-                        progress(1)
+                    errors.append(OutputError(path, e))
+                return
+            with lock:
+                written.append(path)
+                if progress:
+                    progress(1)
+
+    def pooled_task(work, items):
+        try:
+            task(work, items)
         finally:
             for _ in items:
                 slots.release()
@@ -263,15 +266,15 @@ def run_pipeline(generate: Callable, stems: Sequence[str], outdir, *, batch_size
             return
         paths = [outdir / names[i] for i in indices]
         if batch_png and not overlap:
-            work, payloads = write_encoded, _images.encode_png_batch(imgs, png_compression, torch.get_num_threads())
-        else:
-            work, payloads = encode_and_write, imgs
-        items = [(payloads[k], None if ws is None else ws[k], paths[k]) for k in range(len(paths))]
-        if work is write_encoded:  # writing is cheap: here, rather than on a worker that would interrupt the next batch
-            for _ in items:
-                slots.acquire()
-            task(work, items)
+            try:
+                files = _images.encode_png_batch(imgs, png_compression, torch.get_num_threads())
+            except Exception as e:  # noqa: BLE001 - reported like a failed write
+                errors.append(OutputError(paths[0], e))
+                return
+            # writing is cheap: here, rather than on a worker that would interrupt the next batch
+            task(write_encoded, list(zip(files, [None] * len(files), paths)))
             return
+        items = [(imgs[k], None if ws is None else ws[k], paths[k]) for k in range(len(paths))]
         size = min(-(-len(items) // workers), max_pending)
         tasks = []
         for first in range(0, len(items), size):
@@ -282,7 +285,7 @@ def run_pipeline(generate: Callable, stems: Sequence[str], outdir, *, batch_size
                 for _ in chunk:
                     slots.release()
                 break
-            tasks.append(pool.submit(task, work, chunk))
+            tasks.append(pool.submit(pooled_task, encode_and_write, chunk))
         if not overlap:  # the encoders have the cores to themselves until this batch is written
             concurrent.futures.wait(tasks)
 

@@ -460,3 +460,25 @@ def test_on_a_busy_cpu_each_batch_is_written_before_the_next_is_generated(tmp_pa
     s = pipeline.run_pipeline(generate, pipeline.seed_stems(seeds), tmp_path, batch_size=3, format=fmt)
     assert s.rendered == 7 and len(list(tmp_path.glob(f"*.{fmt}"))) == 7
     assert seen == ([0, 3, 6] if waits else [0, 0, 0])
+
+
+def test_on_a_busy_cpu_a_batch_larger_than_max_pending_and_a_failing_encoder(tmp_path, G, monkeypatch):
+    monkeypatch.setattr(pipeline, "usable_cpu_count", lambda: 1)  # torch's threads fill every core
+    done = []
+    thread = threading.Thread(target=lambda: done.append(pipeline.render_seeds(
+        G, SEEDS, tmp_path / "a", batch_size=5, workers=1, max_pending=2, truncation_psi=PSI)))
+    thread.start()
+    thread.join(60)
+    assert done and done[0].rendered == 5
+    expected, _ = direct(G, SEEDS)
+    for i, s in enumerate(SEEDS):
+        np.testing.assert_array_equal(read(tmp_path / "a" / f"seed{s:04d}.png"), expected[i])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("png_encode: zlib deflate failed")
+
+    if sf.images.native_png_encoder() is not None:  # the batch path is only taken with the native encoder
+        monkeypatch.setattr(sf.images, "encode_png_batch", broken)
+        with pytest.raises(pipeline.OutputError, match="cannot write .*seed0000.png: RuntimeError: png_encode"):
+            pipeline.render_seeds(G, SEEDS, tmp_path / "b", batch_size=5)
+        assert not list((tmp_path / "b").iterdir())
