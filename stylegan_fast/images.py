@@ -97,12 +97,12 @@ def _pillow_png(array_hwc: np.ndarray, level: int, strategy: int) -> bytes:
     return buf.getvalue()
 
 
-def encode_image(array_hwc: np.ndarray, fp, format: str = "png", quality: int = 95,
-                 png_compression: int | str = "rle") -> None:
-    """Encode an [H, W, C] uint8 array (C = 1, 3 or 4) into ``fp`` (a path or a binary file object).
+def encode_image(array_hwc: np.ndarray, format: str = "png", quality: int = 95,
+                 png_compression: int | str = "rle") -> bytes:
+    """The file, in memory, of an [H, W, C] uint8 array (C = 1, 3 or 4).
 
-    format: png (lossless; ``png_compression``: "rle" or a zlib level 0-9, see :func:`check_png_compression`;
-    :func:`encode_png_batch` encodes it), jpg/jpeg (``quality``, no chroma subsampling; an alpha channel is
+    format: png (lossless, :func:`encode_png_batch`; ``png_compression``: "rle" or a zlib level 0-9, see
+    :func:`check_png_compression`), jpg/jpeg (``quality``, no chroma subsampling; an alpha channel is
     dropped) or webp (lossy, ``quality``).
     """
     from PIL import Image
@@ -110,32 +110,16 @@ def encode_image(array_hwc: np.ndarray, fp, format: str = "png", quality: int = 
     a = np.asarray(array_hwc)
     _check_image(a)
     if format == "png":
-        data = encode_png_batch(a[None], png_compression)[0]
-        if hasattr(fp, "write"):
-            fp.write(data)
-        else:
-            with open(fp, "wb") as f:
-                f.write(data)
-        return
+        return encode_png_batch(a[None], png_compression)[0]
     img = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
+    buf = io.BytesIO()
     if format in ("jpg", "jpeg"):
-        (img.convert("RGB") if img.mode == "RGBA" else img).save(fp, format="JPEG", quality=quality, subsampling=0)
+        (img.convert("RGB") if img.mode == "RGBA" else img).save(buf, format="JPEG", quality=quality, subsampling=0)
     elif format == "webp":
-        img.save(fp, format="WEBP", quality=quality)
+        img.save(buf, format="WEBP", quality=quality)
     else:
         raise ValueError(f"unknown image format {format!r}; use png, jpg or webp")
-
-
-def encode_to_bytes(array_hwc: np.ndarray, format: str = "png", quality: int = 95,
-                    png_compression: int | str = "rle"):
-    """:func:`encode_image` into memory (the encoded file's bytes, or a buffer of them)."""
-    if format == "png":
-        a = np.asarray(array_hwc)
-        _check_image(a)
-        return encode_png_batch(a[None], png_compression)[0]
-    buf = io.BytesIO()
-    encode_image(array_hwc, buf, format, quality=quality, png_compression=png_compression)
-    return buf.getbuffer()
+    return buf.getvalue()
 
 
 def save_image(array_hwc: np.ndarray, path, png_compression: int | str = "rle") -> None:
@@ -143,4 +127,4 @@ def save_image(array_hwc: np.ndarray, path, png_compression: int | str = "rle") 
 
     The image is encoded in memory first, then written in one call (a bad array creates no file).
     """
-    write_atomic(path, encode_to_bytes(array_hwc, "png", png_compression=png_compression))
+    write_atomic(path, encode_image(array_hwc, "png", png_compression=png_compression))

@@ -131,7 +131,7 @@ def encode(img: np.ndarray, w: Optional[np.ndarray], path, format: str, quality:
             arrays = {"img": img} if w is None else {"img": img, "w": w[None]}
             np.savez_compressed(f, **arrays)
         return
-    write_atomic(path, _images.encode_to_bytes(img, format, quality=quality))
+    write_atomic(path, _images.encode_image(img, format, quality=quality))
 
 
 def usable_cpu_count() -> int:

@@ -36,7 +36,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..backends import describe_dispatch
 from ..directions import Directions, load_directions, move
-from ..images import encode_to_bytes, make_grid
+from ..images import encode_image, make_grid
 from ..networks.layers import NOISE_MODES
 from . import schema
 from .batcher import Batcher, Job, Seed, ServerBusy, Stats
@@ -530,4 +530,4 @@ def _encode(result, fmt: str, pack: str, cols: Optional[int]) -> tuple[bytes, st
 
 def _image_bytes(array_hwc: np.ndarray, fmt: str) -> bytes:
     """One image encoded for a response: PNG with zlib's run-length strategy (fast), JPEG/WebP at quality 92."""
-    return bytes(encode_to_bytes(array_hwc, fmt, quality=92, png_compression="rle"))
+    return encode_image(array_hwc, fmt, quality=92, png_compression="rle")
